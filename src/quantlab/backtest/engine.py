@@ -1,0 +1,350 @@
+"""The vectorized backtester: strategy signals -> vectorbt Portfolio -> :class:`BacktestResult`.
+
+Fill model (default, see ARCHITECTURE.md): a signal computed on bar t's close is filled at bar
+t+1's open. Fees are a fraction of traded notional (an all-in buy spends
+``units x price x (1 + fee)``); slippage moves the fill price against the trader; an open
+position at the end is marked at the last close.
+
+Stops (stop-loss, take-profit, trailing) are checked on each bar's high/low from the bar
+*after* the entry fill; a bar that gaps through the stop fills at its open, otherwise at the
+stop price, slippage applied. (vectorbt does not check a stop within the fill bar itself.)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from quantlab.backtest.metrics import periods_per_year
+from quantlab.backtest.options import BacktestOptions
+from quantlab.errors import DataError, ParameterError, StrategyError
+from quantlab.strategies.base import Signals, Strategy, TargetWeights
+
+__all__ = ["PreparedData", "backtest", "prepare_data", "resolve_strategy", "simulate_signals",
+           "simulate_weights", "slice_period"]
+
+FIELDS = ("open", "high", "low", "close")
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """Validated price arrays of a backtest (Series for one asset, DataFrame for a panel)."""
+
+    bars: pd.DataFrame
+    open: pd.Series | pd.DataFrame
+    high: pd.Series | pd.DataFrame
+    low: pd.Series | pd.DataFrame
+    close: pd.Series | pd.DataFrame
+    symbols: tuple[str, ...]
+    ppy: float
+    bar_days: float
+
+    @property
+    def is_panel(self) -> bool:
+        """True when the data holds several symbols."""
+        return isinstance(self.close, pd.DataFrame)
+
+
+def _numba_cache() -> None:
+    os.environ.setdefault("NUMBA_CACHE_DIR", os.path.join(os.getcwd(), ".cache", "numba"))
+
+
+def prepare_data(data: pd.DataFrame, symbol: str | None = None) -> PreparedData:
+    """Validate OHLCV bars (one frame or a ``(field, symbol)`` panel) for backtesting.
+
+    Parameters
+    ----------
+    data : DataFrame
+        OHLCV bars with a DatetimeIndex.
+    symbol : str, optional
+        Name of the single asset (used in trade tables), default ``"asset"`` or ``data.attrs``.
+
+    Returns
+    -------
+    PreparedData
+    """
+    if not isinstance(data, pd.DataFrame):
+        raise DataError(f"data must be an OHLCV DataFrame, got {type(data).__name__}")
+    if not isinstance(data.index, pd.DatetimeIndex):
+        raise DataError("data must have a DatetimeIndex of bar open times")
+    if len(data) < 2:
+        raise DataError(f"data has {len(data)} bar(s); a backtest needs at least 2")
+    if not data.index.is_monotonic_increasing or data.index.has_duplicates:
+        raise DataError("data index must be sorted and unique")
+    panel = isinstance(data.columns, pd.MultiIndex)
+    present = set(data.columns.get_level_values(0)) if panel else set(data.columns)
+    missing = [f for f in FIELDS if f not in present]
+    if missing:
+        raise DataError(f"data is missing column(s) {', '.join(missing)}")
+    arrays = {f: data[f].astype("float64") for f in FIELDS}
+    close = arrays["close"]
+    if panel:
+        symbols = tuple(str(s) for s in close.columns)
+        if close.isna().all().any():
+            empty = [s for s in symbols if close[s].isna().all()]
+            raise DataError(f"no prices for {', '.join(empty)} in the selected period")
+    else:
+        symbols = (symbol or str(data.attrs.get("symbol", "asset")),)
+        if close.isna().any():
+            raise DataError(f"close has NaN at {close.index[close.isna()][0]}")
+        for f in FIELDS:
+            arrays[f] = arrays[f].rename(symbols[0])
+    ppy = periods_per_year(data.index)
+    return PreparedData(data, arrays["open"], arrays["high"], arrays["low"], close,
+                        symbols, ppy, 365.0 / ppy)
+
+
+def slice_period(data: pd.DataFrame, start: Any = None, end: Any = None) -> pd.DataFrame:
+    """Rows of ``data`` between ``start`` and ``end`` (inclusive), with clear errors."""
+    if start is None and end is None:
+        return data
+    tz = data.index.tz
+    try:
+        lo = None if start is None else pd.Timestamp(start)
+        hi = None if end is None else pd.Timestamp(end)
+    except (ValueError, TypeError) as exc:
+        raise ParameterError(f"invalid date: {exc}") from None
+    if tz is not None:
+        lo = lo.tz_localize(tz) if lo is not None and lo.tzinfo is None else lo
+        hi = hi.tz_localize(tz) if hi is not None and hi.tzinfo is None else hi
+    if lo is not None and hi is not None and lo > hi:
+        raise ParameterError(f"start {lo.date()} is after end {hi.date()}")
+    out = data.loc[lo:hi]
+    if len(out) < 2:
+        raise DataError(
+            f"fewer than 2 bars between {lo if lo is not None else 'start'} and "
+            f"{hi if hi is not None else 'end'} (data covers {data.index[0]} to {data.index[-1]})"
+        )
+    return out
+
+
+def resolve_strategy(strategy: Any, params: dict[str, Any] | None = None) -> Strategy:
+    """Accept a Strategy instance, class, or registry name/path and return an instance."""
+    params = params or {}
+    if isinstance(strategy, Strategy):
+        return strategy.with_params(**params) if params else strategy
+    if isinstance(strategy, str):
+        from quantlab.strategies import get_strategy
+
+        strategy = get_strategy(strategy)
+    if isinstance(strategy, type) and issubclass(strategy, Strategy):
+        return strategy(**params)
+    raise ParameterError(
+        f"strategy must be a Strategy, a Strategy subclass or a name, got {type(strategy).__name__}"
+    )
+
+
+def _shift(frame: pd.Series | pd.DataFrame, fill: Any) -> pd.Series | pd.DataFrame:
+    return frame.shift(1, fill_value=fill)
+
+
+def _realized_vol_fraction(close: pd.Series | pd.DataFrame, opts: BacktestOptions,
+                           ppy: float) -> pd.Series | pd.DataFrame:
+    vol = close.pct_change(fill_method=None).rolling(opts.vol_lookback).std() * np.sqrt(ppy)
+    frac = (opts.target_vol / vol).clip(upper=1.0)
+    return frac.where(np.isfinite(frac), 0.0).fillna(0.0)
+
+
+def _entry_size(sig: Signals, pdata: PreparedData, opts: BacktestOptions) -> tuple[Any, Any]:
+    """(size, size_type) for vectorbt's from_signals under the chosen sizing."""
+    if sig.size is not None:
+        frac = sig.size.astype(float).clip(lower=0.0, upper=1.0).fillna(0.0)
+        return frac, "percent"
+    if opts.sizing == "all_in":
+        return np.inf, "amount"
+    if opts.sizing == "fixed_fraction":
+        return opts.fraction, "percent"
+    if opts.sizing == "risk_per_trade":
+        return min(1.0, opts.risk / float(opts.stop_distance)), "percent"  # type: ignore[arg-type]
+    return _realized_vol_fraction(pdata.close, opts, pdata.ppy), "percent"
+
+
+def simulate_signals(
+    sig: Signals,
+    pdata: PreparedData,
+    opts: BacktestOptions,
+    *,
+    group_by: Any = None,
+    cash_sharing: bool = False,
+    init_cash: Any = None,
+) -> Any:
+    """Run vectorbt's ``Portfolio.from_signals`` under the quantlab fill model.
+
+    Signal arrays may have more columns than the prices (a sweep); prices broadcast.
+    """
+    _numba_cache()
+    import vectorbt as vbt
+
+    size, size_type = _entry_size(sig, pdata, opts)
+    arrays: dict[str, Any] = {
+        "entries": sig.entries, "exits": sig.exits,
+        "short_entries": sig.short_entries, "short_exits": sig.short_exits,
+    }
+    if opts.fill == "next_open":
+        arrays = {k: (None if v is None else _shift(v.astype(bool), False)) for k, v in arrays.items()}
+        if isinstance(size, pd.Series | pd.DataFrame):
+            size = _shift(size, 0.0)
+        price = pdata.open
+    else:
+        price = pdata.close
+    kwargs: dict[str, Any] = {}
+    if arrays["short_entries"] is not None or arrays["short_exits"] is not None:
+        if opts.direction != "long_short":
+            raise ParameterError(
+                "the strategy emits short signals; pass direction='long_short' to trade them"
+            )
+        for k in ("short_entries", "short_exits"):
+            if arrays[k] is None:
+                arrays[k] = arrays["entries"] & False
+    else:
+        arrays.pop("short_entries")
+        arrays.pop("short_exits")
+        kwargs["direction"] = "longonly" if opts.direction == "long_only" else "both"
+    if size_type == "percent" and opts.direction == "long_short":
+        kwargs["upon_opposite_entry"] = "close"
+    stops: dict[str, Any] = {}
+    if opts.stop_loss is not None:
+        stops["sl_stop"] = opts.stop_loss
+    if opts.trailing_stop is not None:
+        stops["sl_stop"] = opts.trailing_stop
+        stops["sl_trail"] = True
+    if opts.take_profit is not None:
+        stops["tp_stop"] = opts.take_profit
+    if stops:
+        stops.update(open=pdata.open, high=pdata.high, low=pdata.low,
+                     stop_entry_price="fillprice", stop_exit_price="stopmarket")
+    return vbt.Portfolio.from_signals(
+        pdata.close,
+        **arrays,
+        size=size,
+        size_type=size_type,
+        price=price,
+        fees=opts.fees,
+        slippage=opts.slippage,
+        init_cash=opts.init_cash if init_cash is None else init_cash,
+        group_by=group_by,
+        cash_sharing=cash_sharing,
+        call_seq="auto" if cash_sharing else "default",
+        freq=pd.Timedelta(days=pdata.bar_days),
+        **stops,
+        **kwargs,
+    )
+
+
+def simulate_weights(
+    tw: TargetWeights, pdata: PreparedData, opts: BacktestOptions, *, group_by: Any = True
+) -> Any:
+    """Run vectorbt's ``Portfolio.from_orders`` with target-percent orders (shared cash)."""
+    _numba_cache()
+    import vectorbt as vbt
+
+    if opts.stop_loss is not None or opts.take_profit is not None or opts.trailing_stop is not None:
+        raise ParameterError("stops apply to signal strategies, not target-weight strategies")
+    weights = tw.weights.astype(float)
+    close = pdata.close if pdata.is_panel else pdata.close.to_frame()
+    if list(map(str, weights.columns)) != list(map(str, close.columns)) and weights.shape[1] == close.shape[1]:
+        weights.columns = close.columns
+    if opts.direction == "long_only" and (weights < 0).to_numpy().any():
+        raise StrategyError("strategy produced negative weights; use direction='long_short'")
+    gross = weights.abs().sum(axis=1)
+    if (gross > 1.0 + 1e-9).any():
+        raise StrategyError(
+            f"strategy weights sum to {gross.max():.4f} at {gross.idxmax()}; "
+            "leverage above 1 is not supported"
+        )
+    if opts.fill == "next_open":
+        weights = weights.shift(1)
+        price = pdata.open if pdata.is_panel else pdata.open.to_frame()
+    else:
+        price = close
+    # Assets without a price on a rebalance bar (not yet listed) cannot be traded.
+    weights = weights.where(~(weights.notna() & price.isna()), np.nan)
+    return vbt.Portfolio.from_orders(
+        close,
+        size=weights,
+        size_type="targetpercent",
+        price=price,
+        fees=opts.fees,
+        slippage=opts.slippage,
+        init_cash=opts.init_cash,
+        group_by=group_by,
+        cash_sharing=True,
+        call_seq="auto",
+        direction="longonly" if opts.direction == "long_only" else "both",
+        freq=pd.Timedelta(days=pdata.bar_days),
+    )
+
+
+def backtest(
+    strategy: Any,
+    data: pd.DataFrame,
+    *,
+    params: dict[str, Any] | None = None,
+    start: Any = None,
+    end: Any = None,
+    symbol: str | None = None,
+    **options: Any,
+) -> Any:
+    """Backtest a strategy on OHLCV bars.
+
+    Parameters
+    ----------
+    strategy : Strategy, Strategy subclass or str
+        An instance, a class (instantiated with ``params``), or a registered name / path.
+    data : DataFrame
+        One OHLCV frame or a ``(field, symbol)`` panel (e.g. from :func:`quantlab.load_sample`).
+    params : dict, optional
+        Strategy parameters (override the instance's).
+    start, end : date-like, optional
+        Trade only in this period; signals still use the bars before ``start`` for warm-up.
+    symbol : str, optional
+        Name of the asset for single-frame data.
+    **options
+        :class:`~quantlab.backtest.options.BacktestOptions` fields: ``init_cash``, ``fees_bps``,
+        ``slippage_bps``, ``fill``, ``direction``, ``sizing``, ``fraction``, ``risk``,
+        ``target_vol``, ``vol_lookback``, ``stop_loss``, ``take_profit``, ``trailing_stop``,
+        ``allocation``.
+
+    Returns
+    -------
+    BacktestResult
+        ``.stats()``, ``.equity``, ``.returns``, ``.trades``, ``.orders``, ``.plot()``.
+
+    Examples
+    --------
+    >>> import quantlab as ql
+    >>> res = ql.backtest("sma_cross", ql.load_sample("BTC/USDT"), params={"fast": 10, "slow": 50})
+    >>> res.stats()["sharpe"]  # doctest: +SKIP
+    """
+    from quantlab.backtest.result import BacktestResult
+
+    opts = BacktestOptions.from_kwargs(**options)
+    strat = resolve_strategy(strategy, params)
+    full = prepare_data(data, symbol)
+    if strat.multi_asset and not full.is_panel:
+        raise ParameterError(f"{strat.label()} needs several symbols (a panel), got one asset")
+    out = strat.run(full.bars)
+    if (start is not None or end is not None):
+        bars = slice_period(full.bars, start, end)
+        lo, hi = bars.index[0], bars.index[-1]
+        out = out[full.bars.index.get_indexer([lo])[0]:full.bars.index.get_indexer([hi])[0] + 1]
+        pdata = prepare_data(bars, full.symbols[0] if not full.is_panel else None)
+    else:
+        pdata = full
+    if isinstance(out, TargetWeights):
+        pf = simulate_weights(out, pdata, opts)
+    else:
+        if pdata.is_panel:
+            n = len(pdata.symbols)
+            shared = opts.allocation == "shared"
+            pf = simulate_signals(
+                out, pdata, opts, group_by=True, cash_sharing=shared,
+                init_cash=opts.init_cash if shared else opts.init_cash / n,
+            )
+        else:
+            pf = simulate_signals(out, pdata, opts)
+    return BacktestResult.from_portfolio(pf, strat, pdata, opts, out)

@@ -1,0 +1,145 @@
+"""Backtest options: one validated, immutable record of how a backtest fills and sizes."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Literal
+
+from quantlab.errors import ParameterError
+
+__all__ = ["BacktestOptions"]
+
+Fill = Literal["next_open", "close"]
+Direction = Literal["long_only", "long_short"]
+Sizing = Literal["all_in", "fixed_fraction", "risk_per_trade", "vol_target"]
+Allocation = Literal["sleeves", "shared"]
+
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "fill": ("next_open", "close"),
+    "direction": ("long_only", "long_short"),
+    "sizing": ("all_in", "fixed_fraction", "risk_per_trade", "vol_target"),
+    "allocation": ("sleeves", "shared"),
+}
+
+
+@dataclass(frozen=True)
+class BacktestOptions:
+    """How a backtest fills, charges and sizes orders.
+
+    Parameters
+    ----------
+    init_cash : float
+        Starting capital in quote currency (default 10,000).
+    fees_bps : float
+        Fee in basis points of traded notional (default 10 = 0.1 %).
+    slippage_bps : float
+        Slippage in basis points; moves every fill price against the trader.
+    fill : {"next_open", "close"}
+        ``next_open`` (default): a signal on bar t's close fills at bar t+1's open.
+        ``close``: fills at bar t's close (optimistic; for comparison only).
+    direction : {"long_only", "long_short"}
+        With ``long_short`` a strategy without explicit short signals goes short on exits.
+    sizing : {"all_in", "fixed_fraction", "risk_per_trade", "vol_target"}
+        ``all_in``: spend all available cash (fee included). ``fixed_fraction``: spend
+        ``fraction`` of available cash. ``risk_per_trade``: size so that hitting ``stop_loss``
+        loses ``risk`` of available cash (fraction = risk / stop_loss, capped at 1).
+        ``vol_target``: fraction = target_vol / realized volatility (capped at 1).
+    fraction, risk : float
+        Parameters of ``fixed_fraction`` and ``risk_per_trade`` sizing.
+    target_vol, vol_lookback : float, int
+        Annualized volatility target and its lookback (bars) for ``vol_target`` sizing.
+    stop_loss, take_profit : float, optional
+        Stop distances as fractions of the fill price (0.05 = 5 %).
+    trailing_stop : float, optional
+        Trailing stop distance from the highest price since entry (fraction).
+    allocation : {"sleeves", "shared"}
+        Multi-asset signal strategies: ``sleeves`` splits capital equally into one independent
+        sleeve per asset; ``shared`` uses one cash pool (orders sized from available cash).
+        Target-weight strategies always share one cash pool.
+    """
+
+    init_cash: float = 10_000.0
+    fees_bps: float = 10.0
+    slippage_bps: float = 0.0
+    fill: Fill = "next_open"
+    direction: Direction = "long_only"
+    sizing: Sizing = "all_in"
+    fraction: float = 1.0
+    risk: float = 0.01
+    target_vol: float = 0.5
+    vol_lookback: int = 30
+    stop_loss: float | None = None
+    take_profit: float | None = None
+    trailing_stop: float | None = None
+    allocation: Allocation = "sleeves"
+
+    def __post_init__(self) -> None:
+        for name, choices in _CHOICES.items():
+            value = getattr(self, name)
+            if value not in choices:
+                raise ParameterError(f"{name}={value!r} must be one of {', '.join(choices)}")
+        self._positive("init_cash")
+        self._range("fees_bps", 0.0, 10_000.0)
+        self._range("slippage_bps", 0.0, 10_000.0)
+        self._range("fraction", 0.0, 1.0, open_low=True)
+        self._range("risk", 0.0, 1.0, open_low=True)
+        self._positive("target_vol")
+        if int(self.vol_lookback) != self.vol_lookback or self.vol_lookback < 2:
+            raise ParameterError(f"vol_lookback={self.vol_lookback!r} must be an integer >= 2")
+        for name in ("stop_loss", "trailing_stop"):
+            if getattr(self, name) is not None:
+                self._range(name, 0.0, 1.0, open_low=True, open_high=True)
+        if self.take_profit is not None:
+            self._positive("take_profit")
+        if self.stop_loss is not None and self.trailing_stop is not None:
+            raise ParameterError("use stop_loss or trailing_stop, not both")
+        if self.sizing == "risk_per_trade" and self.stop_loss is None and self.trailing_stop is None:
+            raise ParameterError("sizing='risk_per_trade' needs a stop_loss (or trailing_stop) distance")
+
+    def _positive(self, name: str) -> None:
+        value = getattr(self, name)
+        if not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+            raise ParameterError(f"{name}={value!r} must be a positive number")
+
+    def _range(
+        self, name: str, lo: float, hi: float, open_low: bool = False, open_high: bool = False
+    ) -> None:
+        value = getattr(self, name)
+        ok = isinstance(value, int | float) and math.isfinite(value)
+        if ok:
+            ok = (value > lo if open_low else value >= lo) and (value < hi if open_high else value <= hi)
+        if not ok:
+            lb = "(" if open_low else "["
+            rb = ")" if open_high else "]"
+            raise ParameterError(f"{name}={value!r} must be in {lb}{lo:g}, {hi:g}{rb}")
+
+    @property
+    def fees(self) -> float:
+        """Fee as a fraction of notional."""
+        return self.fees_bps / 1e4
+
+    @property
+    def slippage(self) -> float:
+        """Slippage as a fraction of price."""
+        return self.slippage_bps / 1e4
+
+    @property
+    def stop_distance(self) -> float | None:
+        """The stop distance used for risk-per-trade sizing."""
+        return self.stop_loss if self.stop_loss is not None else self.trailing_stop
+
+    @classmethod
+    def from_kwargs(cls, **kwargs: Any) -> BacktestOptions:
+        """Build from keyword arguments, rejecting unknown names with a clear error."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(kwargs) - known)
+        if unknown:
+            raise ParameterError(
+                f"unknown backtest option {unknown[0]!r} (options: {', '.join(sorted(known))})"
+            )
+        return cls(**kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dictionary of the options."""
+        return asdict(self)

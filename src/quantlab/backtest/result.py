@@ -1,0 +1,265 @@
+"""The result of one backtest: equity, trades, fills, statistics and a plotly figure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from quantlab.backtest import metrics
+from quantlab.backtest.engine import PreparedData
+from quantlab.backtest.options import BacktestOptions
+from quantlab.strategies.base import Signals, Strategy, TargetWeights
+
+__all__ = ["BacktestResult", "orders_table", "positions_table"]
+
+_TRADE_COLS = {
+    "Column": "symbol",
+    "Direction": "direction",
+    "Entry Timestamp": "entry_time",
+    "Avg Entry Price": "entry_price",
+    "Exit Timestamp": "exit_time",
+    "Avg Exit Price": "exit_price",
+    "Size": "size",
+    "PnL": "pnl",
+    "Return": "return",
+    "Status": "status",
+}
+
+
+def orders_table(pf: Any, symbols: tuple[str, ...] | list[str]) -> pd.DataFrame:
+    """Fills of a vectorbt portfolio as a tidy table (time, symbol, side, size, price, notional, fee)."""
+    rec = pf.orders.records_readable
+    out = pd.DataFrame({
+        "time": rec["Timestamp"],
+        "symbol": np.asarray(symbols, dtype=object)[pf.orders.values["col"]],
+        "side": rec["Side"].astype(str).str.lower(),
+        "size": rec["Size"].astype(float),
+        "price": rec["Price"].astype(float),
+    })
+    out["notional"] = out["size"] * out["price"]
+    out["fee"] = rec["Fees"].astype(float).to_numpy()
+    return out.reset_index(drop=True)
+
+
+def positions_table(pf: Any, symbols: tuple[str, ...] | list[str]) -> pd.DataFrame:
+    """Round-trip positions (one row per position opened) with entry/exit, P&L and fees."""
+    rec = pf.positions.records_readable
+    out = rec.rename(columns=_TRADE_COLS)[list(_TRADE_COLS.values())].copy()
+    out["symbol"] = np.asarray(symbols, dtype=object)[pf.positions.values["col"]]
+    out["direction"] = out["direction"].astype(str).str.lower()
+    out["status"] = out["status"].astype(str).str.lower()
+    out["fees"] = (rec["Entry Fees"] + rec["Exit Fees"]).astype(float).to_numpy()
+    out.loc[out["status"] == "open", ["exit_time"]] = pd.NaT
+    return out.reset_index(drop=True)
+
+
+@dataclass
+class BacktestResult:
+    """Outcome of :func:`quantlab.backtest`.
+
+    Attributes
+    ----------
+    strategy : Strategy
+        The strategy instance that produced the signals.
+    options : BacktestOptions
+        Fill, fee, sizing and stop settings.
+    equity : Series
+        Portfolio value at each bar's close (cash + positions marked to close).
+    cash : Series
+        Cash at each bar's close.
+    positions : DataFrame
+        Units held per symbol at each bar's close.
+    trades : DataFrame
+        One row per position opened (symbol, direction, entry/exit time and price, size, pnl,
+        return, fees, status); still-open positions are marked at the last close.
+    orders : DataFrame
+        Every fill (time, symbol, side, size, price, notional, fee).
+    benchmark : Series
+        Buy-and-hold equity of the same capital (equal weight across symbols).
+    prices : DataFrame
+        Close prices by symbol.
+    signals : Signals or TargetWeights
+        The strategy output the backtest traded.
+    portfolio : vectorbt.Portfolio
+        The underlying vectorbt portfolio, for anything not surfaced here.
+    """
+
+    strategy: Strategy
+    options: BacktestOptions
+    equity: pd.Series
+    cash: pd.Series
+    positions: pd.DataFrame
+    trades: pd.DataFrame
+    orders: pd.DataFrame
+    benchmark: pd.Series
+    prices: pd.DataFrame
+    signals: Signals | TargetWeights
+    ppy: float
+    bar_days: float
+    portfolio: Any = field(repr=False, default=None)
+
+    @classmethod
+    def from_portfolio(
+        cls,
+        pf: Any,
+        strategy: Strategy,
+        pdata: PreparedData,
+        opts: BacktestOptions,
+        signals: Signals | TargetWeights,
+    ) -> BacktestResult:
+        """Build a result from a vectorbt portfolio (grouped for panels)."""
+        equity = pf.value()
+        cash = pf.cash()
+        if isinstance(equity, pd.DataFrame):  # single column, ungrouped
+            equity, cash = equity.iloc[:, 0], cash.iloc[:, 0]
+        assets = pf.assets()
+        positions = assets.to_frame() if isinstance(assets, pd.Series) else assets
+        positions.columns = list(pdata.symbols)
+        close = pdata.close.to_frame() if isinstance(pdata.close, pd.Series) else pdata.close
+        close.columns = list(pdata.symbols)
+        return cls(
+            strategy=strategy,
+            options=opts,
+            equity=equity.rename("equity"),
+            cash=cash.rename("cash"),
+            positions=positions,
+            trades=positions_table(pf, pdata.symbols),
+            orders=orders_table(pf, pdata.symbols),
+            benchmark=_buy_and_hold(close, opts.init_cash),
+            prices=close,
+            signals=signals,
+            ppy=pdata.ppy,
+            bar_days=pdata.bar_days,
+            portfolio=pf,
+        )
+
+    # -- derived series -----------------------------------------------------------------
+    @property
+    def returns(self) -> pd.Series:
+        """Simple per-bar returns of the equity curve (first bar against initial cash)."""
+        r = metrics.returns_from_equity(self.equity.to_numpy(), self.options.init_cash)[:, 0]
+        return pd.Series(r, index=self.equity.index, name="returns")
+
+    @property
+    def drawdown(self) -> pd.Series:
+        """Drawdown from the running peak (positive fraction)."""
+        dd = metrics.drawdown(self.equity.to_numpy())[:, 0]
+        return pd.Series(dd, index=self.equity.index, name="drawdown")
+
+    @property
+    def symbols(self) -> list[str]:
+        """Symbols traded."""
+        return list(self.prices.columns)
+
+    # -- statistics ---------------------------------------------------------------------
+    def stats(self) -> pd.Series:
+        """Headline statistics (fractions; durations in days).
+
+        Returns
+        -------
+        Series
+            total_return, cagr, volatility, sharpe, sortino, calmar, max_drawdown,
+            max_drawdown_duration (days), win_rate, profit_factor, exposure (fraction of bars
+            with a position), trades (positions opened), fees_paid, plus start, end,
+            init_cash, final_equity, benchmark_return, open_trades, best_trade, worst_trade,
+            avg_trade_return.
+        """
+        eq = self.equity.to_numpy()
+        es = metrics.equity_stats(eq, self.options.init_cash, self.ppy, self.bar_days)
+        t = self.trades
+        ts = metrics.trade_stats(t["pnl"].to_numpy(), (t["status"] == "closed").to_numpy(),
+                                 np.zeros(len(t), dtype=np.int64), 1)
+        exposure = float((self.positions.abs() > 0).any(axis=1).mean())
+        values: dict[str, Any] = {k: float(v[0]) for k, v in es.items()}
+        values.update({
+            "win_rate": float(ts["win_rate"][0]),
+            "profit_factor": float(ts["profit_factor"][0]),
+            "exposure": exposure,
+            "trades": len(t),
+            "fees_paid": float(self.orders["fee"].sum()),
+        })
+        out = {name: values[name] for name in metrics.STAT_NAMES}
+        closed = t[t["status"] == "closed"]
+        out.update({
+            "start": self.equity.index[0],
+            "end": self.equity.index[-1],
+            "init_cash": float(self.options.init_cash),
+            "final_equity": float(eq[-1]),
+            "benchmark_return": float(self.benchmark.iloc[-1] / self.options.init_cash - 1.0),
+            "open_trades": int((t["status"] == "open").sum()),
+            "best_trade": float(closed["return"].max()) if len(closed) else np.nan,
+            "worst_trade": float(closed["return"].min()) if len(closed) else np.nan,
+            "avg_trade_return": float(closed["return"].mean()) if len(closed) else np.nan,
+        })
+        return pd.Series(out, name=self.strategy.label(), dtype=object)
+
+    def summary(self) -> pd.DataFrame:
+        """Statistics as a one-column DataFrame, formatted for display."""
+        s = self.stats()
+        return pd.DataFrame({"value": [_fmt(k, v) for k, v in s.items()]}, index=s.index)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary: every statistic at top level plus strategy, params, symbols and options."""
+        from quantlab._util import to_jsonable
+
+        out: dict[str, Any] = {k: to_jsonable(v) for k, v in self.stats().items()}
+        out.update({
+            "strategy": self.strategy.label(),
+            "params": to_jsonable(self.strategy.values),
+            "symbols": self.symbols,
+            "options": to_jsonable(self.options.to_dict()),
+        })
+        return out
+
+    # -- display ------------------------------------------------------------------------
+    def plot(self, log: bool = False) -> Any:
+        """Plotly figure: price with trade markers, equity vs buy-and-hold, drawdown."""
+        from quantlab.charts.backtest import backtest_figure
+
+        return backtest_figure(self, log=log)
+
+    def _repr_html_(self) -> str:
+        title = f"{self.strategy!r} on {', '.join(self.symbols)}"
+        return f"<h4>{_escape(title)}</h4>" + self.summary().to_html()
+
+    def __repr__(self) -> str:
+        s = self.stats()
+        return (f"BacktestResult({self.strategy!r}, {', '.join(self.symbols)}, "
+                f"total_return={s['total_return']:.4f}, sharpe={s['sharpe']:.3f}, trades={s['trades']})")
+
+
+def _buy_and_hold(close: pd.DataFrame, init_cash: float) -> pd.Series:
+    first = close.bfill().iloc[0]
+    rel = (close.ffill() / first).fillna(1.0)
+    return (rel.mean(axis=1) * init_cash).rename("buy_and_hold")
+
+
+_PCT = {"total_return", "cagr", "volatility", "max_drawdown", "win_rate", "exposure",
+        "benchmark_return", "best_trade", "worst_trade", "avg_trade_return"}
+
+
+def _fmt(key: str, value: Any) -> str:
+    if isinstance(value, pd.Timestamp):
+        return str(value.date()) if value == value.normalize() else str(value)
+    if isinstance(value, int | np.integer):
+        return f"{int(value):,}"
+    if isinstance(value, float | np.floating):
+        if not np.isfinite(value):
+            return "—" if np.isnan(value) else "inf"
+        if key in _PCT:
+            return f"{value:.2%}"
+        if key == "max_drawdown_duration":
+            return f"{value:,.0f} days"
+        if key in {"init_cash", "final_equity", "fees_paid"}:
+            return f"{value:,.2f}"
+        return f"{value:.3f}"
+    return str(value)
+
+
+def _escape(text: str) -> str:
+    import html
+
+    return html.escape(text)

@@ -1,0 +1,323 @@
+"""Parameter sweeps: every combination of a grid backtested in broadcast vectorbt runs.
+
+Signals are computed per combination by the strategy's own ``signals()`` (the one
+definition), stacked column-wise, and simulated in chunks of many columns at once; metrics
+are then scored for all columns in one vectorized pass (:mod:`quantlab.backtest.metrics`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from quantlab.backtest import metrics
+from quantlab.backtest.engine import (
+    PreparedData,
+    prepare_data,
+    simulate_signals,
+    simulate_weights,
+    slice_period,
+)
+from quantlab.backtest.options import BacktestOptions
+from quantlab.errors import ParameterError
+from quantlab.strategies.base import Signals, Strategy, TargetWeights
+
+__all__ = ["SweepResult", "sweep"]
+
+#: Metrics where smaller is better (``best`` minimizes them).
+LOWER_IS_BETTER = {"max_drawdown", "max_drawdown_duration", "volatility", "fees_paid"}
+_OPTION_NAMES = {f.name for f in fields(BacktestOptions)}
+
+
+def _strategy_class(strategy: Any) -> tuple[type[Strategy], dict[str, Any]]:
+    if isinstance(strategy, Strategy):
+        return type(strategy), strategy.values
+    if isinstance(strategy, str):
+        from quantlab.strategies import get_strategy
+
+        strategy = get_strategy(strategy)
+    if isinstance(strategy, type) and issubclass(strategy, Strategy):
+        return strategy, {}
+    raise ParameterError(f"strategy must be a Strategy class or name, got {type(strategy).__name__}")
+
+
+def _as_values(name: str, value: Any) -> list[Any]:
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        return [value]
+    values = list(value)
+    if not values:
+        raise ParameterError(f"sweep range for {name} is empty")
+    return values
+
+
+def _combinations(
+    cls: type[Strategy],
+    base: Mapping[str, Any],
+    grid: Mapping[str, list[Any]],
+    constraint: Callable[[dict[str, Any]], bool] | None,
+) -> tuple[list[Strategy], int]:
+    names = list(grid)
+    out: list[Strategy] = []
+    rejected = 0
+    for combo in itertools.product(*(grid[n] for n in names)):
+        values = dict(zip(names, combo, strict=True))
+        if constraint is not None and not constraint(values):
+            rejected += 1
+            continue
+        try:
+            out.append(cls(**{**base, **values}))
+        except ParameterError:
+            # Invalid by the strategy's own rules (e.g. fast >= slow): not a combination.
+            rejected += 1
+    return out, rejected
+
+
+def _stack(frames: list[pd.Series | pd.DataFrame], keys: list[int]) -> pd.DataFrame:
+    if isinstance(frames[0], pd.Series):
+        arr = np.column_stack([f.to_numpy() for f in frames])
+        return pd.DataFrame(arr, index=frames[0].index, columns=pd.Index(keys, name="run"))
+    return pd.concat(frames, axis=1, keys=keys, names=["run", "symbol"])
+
+
+def _tile(pdata: PreparedData, keys: list[int]) -> PreparedData:
+    """Repeat each price array once per run so columns line up with (run, symbol)."""
+    if not pdata.is_panel:
+        return pdata
+    tiled = {f: pd.concat([getattr(pdata, f)] * len(keys), axis=1, keys=keys, names=["run", "symbol"])
+             for f in ("open", "high", "low", "close")}
+    return PreparedData(pdata.bars, tiled["open"], tiled["high"], tiled["low"], tiled["close"],
+                        pdata.symbols, pdata.ppy, pdata.bar_days)
+
+
+def _score_chunk(pf: Any, n_runs: int, n_sym: int, init_cash: float, pdata: PreparedData) -> dict[str, np.ndarray]:
+    equity = np.asarray(pf.value().to_numpy(), float).reshape(len(pdata.bars), -1)
+    out = metrics.equity_stats(equity, init_cash, pdata.ppy, pdata.bar_days)
+    pos = pf.positions.values
+    run = pos["col"] // n_sym
+    out.update(metrics.trade_stats(pos["pnl"], pos["status"] == 1, run, n_runs))
+    orders = pf.orders.values
+    out["fees_paid"] = np.bincount(orders["col"] // n_sym, weights=orders["fees"], minlength=n_runs)
+    held = np.asarray(pf.assets().to_numpy()) != 0
+    held = held.reshape(held.shape[0], n_runs, n_sym).any(axis=2)
+    out["exposure"] = held.mean(axis=0)
+    return out
+
+
+def sweep(
+    strategy: Any,
+    data: pd.DataFrame,
+    *,
+    constraint: Callable[[dict[str, Any]], bool] | None = None,
+    start: Any = None,
+    end: Any = None,
+    chunk_size: int = 1000,
+    progress: bool | None = None,
+    **grid_and_options: Any,
+) -> SweepResult:
+    """Backtest every combination of a parameter grid.
+
+    Parameters
+    ----------
+    strategy : Strategy subclass, instance or str
+        The strategy; an instance supplies the values of parameters not in the grid.
+    data : DataFrame
+        OHLCV bars (one frame or a panel).
+    constraint : callable, optional
+        ``constraint(params) -> bool``; combinations for which it is False are skipped.
+        Combinations the strategy itself rejects (e.g. ``fast >= slow``) are always skipped.
+    start, end : date-like, optional
+        Trading period (signals use earlier bars for warm-up).
+    chunk_size : int
+        Runs simulated per vectorbt call (bounds memory).
+    progress : bool, optional
+        Show a progress bar on stderr (default: when stderr is a terminal and the sweep is large).
+    **grid_and_options
+        Strategy parameters as iterables (``fast=range(2, 101)``) or scalars, and backtest
+        options (``fees_bps=10``...) as in :func:`quantlab.backtest`.
+
+    Returns
+    -------
+    SweepResult
+        ``.table`` of metrics per combination, ``.best(metric)``, ``.heatmap(x, y, metric)``.
+    """
+    started = time.perf_counter()
+    cls, base = _strategy_class(strategy)
+    options = {k: v for k, v in grid_and_options.items() if k in _OPTION_NAMES}
+    grid_in = {k: v for k, v in grid_and_options.items() if k not in _OPTION_NAMES}
+    unknown = sorted(set(grid_in) - set(cls.params))
+    if unknown:
+        raise ParameterError(
+            f"{cls.label()} has no parameter {unknown[0]!r} "
+            f"(parameters: {', '.join(cls.params) or 'none'})"
+        )
+    if not grid_in:
+        raise ParameterError("give at least one parameter range to sweep, e.g. fast=range(2, 50)")
+    if int(chunk_size) < 1:
+        raise ParameterError(f"chunk_size={chunk_size!r} must be >= 1")
+    grid = {k: _as_values(k, v) for k, v in grid_in.items()}
+    opts = BacktestOptions.from_kwargs(**options)
+    runs, rejected = _combinations(cls, base, grid, constraint)
+    if not runs:
+        raise ParameterError("no valid parameter combination in the grid")
+
+    full = prepare_data(data)
+    if cls.multi_asset and not full.is_panel:
+        raise ParameterError(f"{cls.label()} needs several symbols (a panel), got one asset")
+    rows = slice(None)
+    if start is not None or end is not None:
+        bars = slice_period(full.bars, start, end)
+        i0 = full.bars.index.get_indexer([bars.index[0]])[0]
+        rows = slice(i0, i0 + len(bars))
+        pdata = prepare_data(bars, full.symbols[0] if not full.is_panel else None)
+    else:
+        pdata = full
+    n_sym = len(pdata.symbols)
+    shared = opts.allocation == "shared"
+    show = progress if progress is not None else (len(runs) > 200 and sys.stderr.isatty())
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(runs), desc=f"sweep {cls.label()}", unit="run", disable=not show,
+               file=sys.stderr)
+    scores: list[dict[str, np.ndarray]] = []
+    try:
+        for lo in range(0, len(runs), int(chunk_size)):
+            chunk = runs[lo:lo + int(chunk_size)]
+            keys = list(range(len(chunk)))
+            outs = [s.run(full.bars)[rows] for s in chunk]
+            tiled = _tile(pdata, keys)
+            group = "run" if pdata.is_panel else None
+            if isinstance(outs[0], TargetWeights):
+                tw = TargetWeights(_stack([o.weights for o in outs], keys))  # type: ignore[union-attr]
+                pf = simulate_weights(tw, tiled, opts, group_by=group if group else False)
+                cash = opts.init_cash
+            else:
+                arrays = {name: _stack([o.arrays()[name] for o in outs], keys)
+                          for name in outs[0].arrays()}
+                sig = Signals(**arrays)
+                cash = opts.init_cash if (shared or not pdata.is_panel) else opts.init_cash / n_sym
+                pf = simulate_signals(sig, tiled, opts, group_by=group,
+                                      cash_sharing=shared and pdata.is_panel, init_cash=cash)
+            scores.append(_score_chunk(pf, len(chunk), n_sym, opts.init_cash, pdata))
+            bar.update(len(chunk))
+    finally:
+        bar.close()
+
+    names = list(grid)
+    index = pd.MultiIndex.from_tuples([tuple(s.values[n] for n in names) for s in runs], names=names) \
+        if len(names) > 1 else pd.Index([s.values[names[0]] for s in runs], name=names[0])
+    table = pd.DataFrame(
+        {m: np.concatenate([sc[m] for sc in scores]) for m in metrics.STAT_NAMES}, index=index
+    )
+    return SweepResult(
+        strategy=cls, base_params=base, grid=grid, table=table, options=opts,
+        symbols=list(pdata.symbols), rejected=rejected,
+        elapsed=time.perf_counter() - started,
+    )
+
+
+@dataclass
+class SweepResult:
+    """Metrics of every combination of a parameter sweep.
+
+    Attributes
+    ----------
+    table : DataFrame
+        One row per valid combination (indexed by the swept parameters), one column per metric
+        of :data:`quantlab.backtest.metrics.STAT_NAMES`.
+    rejected : int
+        Combinations skipped by the constraint or the strategy's own validation.
+    elapsed : float
+        Wall-clock seconds of the sweep.
+    """
+
+    strategy: type[Strategy]
+    base_params: dict[str, Any]
+    grid: dict[str, list[Any]]
+    table: pd.DataFrame
+    options: BacktestOptions
+    symbols: list[str]
+    rejected: int
+    elapsed: float
+
+    @property
+    def params(self) -> list[str]:
+        """Names of the swept parameters."""
+        return list(self.grid)
+
+    def _check_metric(self, metric: str) -> None:
+        if metric not in self.table.columns:
+            raise ParameterError(
+                f"unknown metric {metric!r} (metrics: {', '.join(self.table.columns)})"
+            )
+
+    def best(self, metric: str = "sharpe", n: int = 1) -> pd.Series | pd.DataFrame:
+        """Best combination(s) by ``metric`` (maximized, or minimized for drawdown/volatility/fees).
+
+        Returns a Series (parameters and metrics) for ``n=1``, else the top ``n`` rows.
+        """
+        self._check_metric(metric)
+        valid = self.table[self.table[metric].notna()]
+        if valid.empty:
+            raise ParameterError(f"metric {metric!r} is undefined for every combination")
+        ranked = valid.sort_values(metric, ascending=metric in LOWER_IS_BETTER, kind="stable")
+        top = ranked.head(n).reset_index()
+        return top.iloc[0] if n == 1 else top
+
+    def heatmap(self, x: str | None = None, y: str | None = None, metric: str = "sharpe",
+                agg: str = "max") -> Any:
+        """Plotly heatmap of ``metric`` over two swept parameters (others aggregated by ``agg``)."""
+        from quantlab.charts.sweep import heatmap_figure
+
+        x = x or self.params[0]
+        y = y or (self.params[1] if len(self.params) > 1 else None)
+        for name in (x, y):
+            if name is not None and name not in self.params:
+                raise ParameterError(f"{name!r} is not a swept parameter ({', '.join(self.params)})")
+        self._check_metric(metric)
+        return heatmap_figure(self.table, x, y, metric, agg=agg,
+                              title=f"{self.strategy.label()} on {', '.join(self.symbols)}: {metric}")
+
+    def plot(self, metric: str = "sharpe") -> Any:
+        """Heatmap of ``metric`` over the first two swept parameters."""
+        return self.heatmap(metric=metric)
+
+    def stats(self) -> pd.DataFrame:
+        """Describe each metric across the combinations (count, mean, quantiles)."""
+        return self.table.replace([np.inf, -np.inf], np.nan).describe().T
+
+    def summary(self) -> pd.DataFrame:
+        """Top 10 combinations by Sharpe ratio."""
+        return self.best("sharpe", n=10)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dictionary: grid, counts, best combinations and the full table."""
+        from quantlab._util import to_jsonable
+
+        return to_jsonable({
+            "strategy": self.strategy.label(),
+            "symbols": self.symbols,
+            "grid": {k: [v[0], v[-1], len(v)] for k, v in self.grid.items()},
+            "combinations": len(self.table),
+            "rejected": self.rejected,
+            "elapsed_seconds": self.elapsed,
+            "best": {m: to_jsonable(self.best(m).to_dict()) for m in ("sharpe", "total_return")},
+            "options": self.options.to_dict(),
+            "results": self.table.reset_index().to_dict(orient="records"),
+        })
+
+    def _repr_html_(self) -> str:
+        head = (f"<h4>Sweep of {self.strategy.label()} on {', '.join(self.symbols)}: "
+                f"{len(self.table):,} combinations ({self.rejected:,} skipped), "
+                f"{self.elapsed:.1f} s</h4>")
+        return head + self.summary().to_html(float_format=lambda v: f"{v:.4f}")
+
+    def __repr__(self) -> str:
+        return (f"SweepResult({self.strategy.label()}, {len(self.table)} combinations, "
+                f"params={self.params})")

@@ -1,0 +1,235 @@
+"""``quantlab backtest`` and ``quantlab sweep``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import numpy as np
+
+from quantlab.cli._output import print_json, print_table
+from quantlab.errors import ParameterError
+
+__all__ = ["load_bars", "parse_grid", "parse_params", "register"]
+
+
+def _symbols(text: str) -> list[str]:
+    syms = [s.strip().upper() for s in text.split(",") if s.strip()]
+    if not syms:
+        raise ParameterError("--symbols is empty")
+    return syms
+
+
+def parse_params(items: list[str] | None) -> dict[str, str]:
+    """``["fast=10", "slow=50"]`` -> ``{"fast": "10", "slow": "50"}`` (the strategy converts types)."""
+    out: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ParameterError(f"--param {item!r} must look like NAME=VALUE")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _number(text: str, where: str) -> int | float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ParameterError(f"{where}: {text!r} is not a number") from None
+    return int(value) if value.is_integer() and "." not in text and "e" not in text.lower() else value
+
+
+def parse_grid(items: list[str] | None) -> dict[str, list[Any]]:
+    """Parse ``--grid`` values.
+
+    ``fast=2:100`` is the inclusive range 2..100, ``fast=2:100:2`` steps by 2, and
+    ``fast=5,10,20`` is a list. Non-numeric list items are kept as strings.
+    """
+    grid: dict[str, list[Any]] = {}
+    for item in items or []:
+        key, sep, spec = item.partition("=")
+        key, spec = key.strip(), spec.strip()
+        if not sep or not key or not spec:
+            raise ParameterError(f"--grid {item!r} must look like NAME=START:STOP[:STEP] or NAME=A,B,C")
+        where = f"--grid {key}"
+        if ":" in spec:
+            parts = spec.split(":")
+            if len(parts) not in (2, 3):
+                raise ParameterError(f"{where}: range {spec!r} must be START:STOP[:STEP]")
+            lo, hi = _number(parts[0], where), _number(parts[1], where)
+            step = _number(parts[2], where) if len(parts) == 3 else 1
+            if step <= 0:
+                raise ParameterError(f"{where}: step must be positive")
+            if hi < lo:
+                raise ParameterError(f"{where}: stop {hi} is below start {lo}")
+            if all(isinstance(v, int) for v in (lo, hi, step)):
+                values: list[Any] = list(range(int(lo), int(hi) + 1, int(step)))
+            else:
+                n = int(np.floor((hi - lo) / step + 1e-9)) + 1
+                values = [round(lo + i * step, 12) for i in range(n)]
+            if len(values) > 100_000:
+                raise ParameterError(f"{where}: {len(values)} values is too many")
+        else:
+            values = []
+            for v in spec.split(","):
+                v = v.strip()
+                try:
+                    values.append(_number(v, where))
+                except ParameterError:
+                    values.append(v)
+        grid[key] = values
+    return grid
+
+
+def load_bars(args: argparse.Namespace) -> Any:
+    """Load the bars a command asked for: bundled sample by default, else the parquet cache."""
+    from quantlab.data import load
+
+    symbols = _symbols(args.symbols)
+    target: Any = symbols[0] if len(symbols) == 1 else symbols
+    return load(target, exchange=args.exchange, timeframe=args.timeframe, data_dir=args.data_dir)
+
+
+def _add_data_args(p: argparse.ArgumentParser, default_symbols: str = "BTC/USDT") -> None:
+    g = p.add_argument_group("data (default: the bundled Binance daily sample)")
+    g.add_argument("--symbols", default=default_symbols,
+                   help=f"comma-separated ccxt symbols (default {default_symbols})")
+    g.add_argument("--exchange", default=None, help="read the cache of this exchange instead of the sample")
+    g.add_argument("--timeframe", default="1d", help="bar timeframe of the cached data (default 1d)")
+    g.add_argument("--data-dir", default="data", help="cache folder (default data/)")
+    g.add_argument("--from", dest="start", default=None, metavar="DATE",
+                   help="first bar to trade (earlier bars still warm up indicators)")
+    g.add_argument("--to", dest="end", default=None, metavar="DATE", help="last bar to trade")
+
+
+def _add_option_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("fills, costs and sizing")
+    g.add_argument("--init-cash", type=float, default=10_000.0, help="starting capital (default 10000)")
+    g.add_argument("--fees-bps", type=float, default=10.0, help="fee in bps of notional (default 10)")
+    g.add_argument("--slippage-bps", type=float, default=0.0, help="slippage in bps (default 0)")
+    g.add_argument("--fill", choices=["next_open", "close"], default="next_open",
+                   help="fill at the next bar's open (default) or the signal bar's close")
+    g.add_argument("--direction", choices=["long_only", "long_short"], default="long_only")
+    g.add_argument("--sizing", choices=["all_in", "fixed_fraction", "risk_per_trade", "vol_target"],
+                   default="all_in")
+    g.add_argument("--fraction", type=float, default=1.0, help="fixed_fraction sizing: share of cash")
+    g.add_argument("--risk", type=float, default=0.01, help="risk_per_trade sizing: share of cash at risk")
+    g.add_argument("--target-vol", type=float, default=0.5, help="vol_target sizing: annualized target")
+    g.add_argument("--stop-loss", type=float, default=None, help="stop-loss distance (0.05 = 5%%)")
+    g.add_argument("--take-profit", type=float, default=None, help="take-profit distance")
+    g.add_argument("--trailing-stop", type=float, default=None, help="trailing-stop distance")
+    g.add_argument("--allocation", choices=["sleeves", "shared"], default="sleeves",
+                   help="multi-asset signal strategies: equal sleeves (default) or one cash pool")
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "init_cash": args.init_cash, "fees_bps": args.fees_bps, "slippage_bps": args.slippage_bps,
+        "fill": args.fill, "direction": args.direction, "sizing": args.sizing,
+        "fraction": args.fraction, "risk": args.risk, "target_vol": args.target_vol,
+        "stop_loss": args.stop_loss, "take_profit": args.take_profit,
+        "trailing_stop": args.trailing_stop, "allocation": args.allocation,
+    }
+
+
+def _strategy_class(name: str) -> Any:
+    from quantlab.strategies import get_strategy
+
+    return get_strategy(name)
+
+
+def run_backtest(args: argparse.Namespace) -> int:
+    """Handler of ``quantlab backtest``."""
+    from quantlab.backtest import backtest
+
+    cls = _strategy_class(args.strategy)
+    strategy = cls(**parse_params(args.param))
+    bars = load_bars(args)
+    result = backtest(strategy, bars, start=args.start, end=args.end, **_options(args))
+    if args.html:
+        from quantlab.reports import write_report
+
+        path = write_report(args.html, f"Backtest: {strategy!r}",
+                            [result.summary(), result.plot(log=args.log), ("heading", "Trades"),
+                             result.trades],
+                            subtitle=f"{', '.join(result.symbols)} · {result.stats()['start']} → "
+                                     f"{result.stats()['end']}")
+        print(f"wrote {path}", file=sys.stderr)
+    if args.json:
+        print_json(result.to_dict())
+    else:
+        print(f"{strategy!r} on {', '.join(result.symbols)}")
+        print_table(result.summary())
+    return 0
+
+
+def run_sweep(args: argparse.Namespace) -> int:
+    """Handler of ``quantlab sweep``."""
+    from quantlab.backtest import sweep
+
+    cls = _strategy_class(args.strategy)
+    grid = parse_grid(args.grid)
+    if not grid:
+        raise ParameterError("give at least one --grid NAME=START:STOP")
+    fixed = parse_params(args.param)
+    overlap = sorted(set(fixed) & set(grid))
+    if overlap:
+        raise ParameterError(f"{overlap[0]} is given both as --param and --grid")
+    base = cls(**fixed) if fixed else cls
+    bars = load_bars(args)
+    result = sweep(base, bars, start=args.start, end=args.end,
+                   progress=not args.json and not args.no_progress, **grid, **_options(args))
+    if args.html:
+        from quantlab.reports import write_report
+
+        figs: list[Any] = [result.summary()]
+        if len(result.params) >= 1:
+            figs += [result.heatmap(metric=args.metric)]
+            if args.metric != "total_return":
+                figs.append(result.heatmap(metric="total_return"))
+        path = write_report(args.html, f"Sweep: {cls.label()}", figs,
+                            subtitle=f"{', '.join(result.symbols)} · {len(result.table):,} combinations "
+                                     f"in {result.elapsed:.1f} s")
+        print(f"wrote {path}", file=sys.stderr)
+    if args.json:
+        print_json(result.to_dict())
+    else:
+        print(f"{cls.label()} sweep on {', '.join(result.symbols)}: {len(result.table):,} combinations "
+              f"({result.rejected:,} skipped) in {result.elapsed:.1f} s")
+        print(f"top {args.top} by {args.metric}:")
+        print_table(result.best(args.metric, n=args.top).set_index(result.params))
+    return 0
+
+
+def register(sub: Any) -> None:
+    """Add the ``backtest`` and ``sweep`` commands."""
+    p = sub.add_parser("backtest", help="backtest one strategy",
+                       description="Backtest a strategy on the bundled sample or cached data. "
+                       "Signals on bar t's close fill at bar t+1's open by default.")
+    p.add_argument("--strategy", required=True,
+                   help="registered name (see `quantlab strategies`), NAME+vol_target, "
+                        "path/file.py:Class or module:Class")
+    p.add_argument("--param", action="append", metavar="NAME=VALUE", help="strategy parameter (repeatable)")
+    _add_data_args(p)
+    _add_option_args(p)
+    p.add_argument("--html", metavar="OUT", help="write an HTML report (plotly, works offline)")
+    p.add_argument("--log", action="store_true", help="log-scale price and equity in the chart")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.set_defaults(func=run_backtest)
+
+    s = sub.add_parser("sweep", help="sweep a strategy's parameters",
+                       description="Backtest every combination of a parameter grid in broadcast "
+                       "vectorbt runs; combinations the strategy rejects (e.g. fast >= slow) are skipped.")
+    s.add_argument("--strategy", required=True, help="strategy name or path, as for backtest")
+    s.add_argument("--grid", action="append", metavar="NAME=SPEC",
+                   help="NAME=START:STOP[:STEP] (inclusive) or NAME=A,B,C (repeatable)")
+    s.add_argument("--param", action="append", metavar="NAME=VALUE", help="fixed strategy parameter")
+    _add_data_args(s)
+    _add_option_args(s)
+    s.add_argument("--metric", default="sharpe", help="metric to rank and colour by (default sharpe)")
+    s.add_argument("--top", type=int, default=10, help="rows of the ranking to print (default 10)")
+    s.add_argument("--html", metavar="OUT", help="write an HTML report with heatmaps")
+    s.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    s.add_argument("--json", action="store_true", help="print one JSON object with every combination")
+    s.set_defaults(func=run_sweep)

@@ -1,0 +1,61 @@
+"""Error types for user mistakes.
+
+Every mistake a user can make (a bad file, an unknown symbol, a bad parameter) raises a
+:class:`QuantlabError` subclass whose message names the file, row or parameter at fault. The CLI
+prints that message on one line and exits with :attr:`QuantlabError.exit_code` (2 for usage
+errors); a traceback is shown only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DataError",
+    "DataQualityError",
+    "ExchangeError",
+    "ParameterError",
+    "QuantlabError",
+    "StrategyError",
+    "UnknownStrategyError",
+    "UnknownSymbolError",
+    "UsageError",
+]
+
+
+class QuantlabError(Exception):
+    """Base class of every error caused by user input rather than a bug."""
+
+    exit_code: int = 1
+
+
+class UsageError(QuantlabError):
+    """The command or function was called wrongly (exit code 2)."""
+
+    exit_code = 2
+
+
+class ParameterError(UsageError, ValueError):
+    """A parameter value is invalid (wrong type, out of range, inconsistent with another)."""
+
+
+class UnknownSymbolError(UsageError, LookupError):
+    """A symbol is not in the data source or cache."""
+
+
+class UnknownStrategyError(UsageError, LookupError):
+    """No strategy is registered under that name, or a strategy path cannot be loaded."""
+
+
+class DataError(QuantlabError):
+    """A data file is missing, unreadable or malformed."""
+
+
+class DataQualityError(DataError):
+    """Market data fails a hard quality check (NaN, duplicates, OHLC inconsistency, ...)."""
+
+
+class StrategyError(QuantlabError):
+    """A strategy produced invalid output (wrong shape, non-boolean signals, lookahead...)."""
+
+
+class ExchangeError(QuantlabError):
+    """The exchange refused a request or could not be reached."""
