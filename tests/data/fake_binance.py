@@ -18,6 +18,7 @@ from typing import Any
 import ccxt
 from aiohttp import web
 
+_BINANCE = ccxt.binance  # captured so tests may monkeypatch ccxt.binance to build this one
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
 INTERVAL_MS = {
@@ -134,7 +135,7 @@ class FakeBinance:
 
     def exchange(self, rate_limit: int = 1, **config: Any) -> ccxt.binance:
         """A real ccxt ``binance`` pointed at this server (spot markets only)."""
-        ex = ccxt.binance({
+        ex = _BINANCE({
             "enableRateLimit": True,
             "rateLimit": rate_limit,
             "timeout": 5_000,

@@ -250,7 +250,10 @@ def simulate_weights(
         weights.columns = close.columns
     if opts.direction == "long_only" and (weights < 0).to_numpy().any():
         raise StrategyError("strategy produced negative weights; use direction='long_short'")
-    gross = weights.abs().sum(axis=1)
+    if isinstance(weights.columns, pd.MultiIndex):  # a sweep: one group of symbols per run
+        gross = weights.abs().T.groupby(level=0).sum().T.max(axis=1)
+    else:
+        gross = weights.abs().sum(axis=1)
     if (gross > 1.0 + 1e-9).any():
         raise StrategyError(
             f"strategy weights sum to {gross.max():.4f} at {gross.idxmax()}; "

@@ -190,10 +190,13 @@ def sweep(
         for lo in range(0, len(runs), int(chunk_size)):
             chunk = runs[lo:lo + int(chunk_size)]
             keys = list(range(len(chunk)))
-            outs = [s.run(full.bars)[rows] for s in chunk]
+            batch = None if pdata.is_panel else cls.batch_signals(full.bars, chunk)
+            outs = [] if batch is not None else [s.run(full.bars)[rows] for s in chunk]
             tiled = _tile(pdata, keys)
             group = "run" if pdata.is_panel else None
-            if isinstance(outs[0], TargetWeights):
+            if batch is not None:
+                pf = simulate_signals(batch[rows], tiled, opts)
+            elif isinstance(outs[0], TargetWeights):
                 tw = TargetWeights(_stack([o.weights for o in outs], keys))  # type: ignore[union-attr]
                 pf = simulate_weights(tw, tiled, opts, group_by=group if group else False)
                 cash = opts.init_cash

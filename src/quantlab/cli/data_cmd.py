@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from quantlab.cli._output import print_json, print_table
@@ -39,6 +40,19 @@ def _warnings_to_stderr() -> Iterator[None]:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
+def _short_times(df: pd.DataFrame, columns: tuple[str, ...] = ("start", "end")) -> pd.DataFrame:
+    """Show timestamps as dates when every one is at midnight, else as ``YYYY-MM-DD HH:MM``."""
+    out = df.copy()
+    for col in columns:
+        if col not in out:
+            continue
+        values = pd.to_datetime(out[col], utc=True)
+        daily = bool((values.dropna() == values.dropna().dt.normalize()).all())
+        fmt = "%Y-%m-%d" if daily else "%Y-%m-%d %H:%M"
+        out[col] = values.dt.strftime(fmt).fillna("-")
+    return out
+
+
 # --------------------------------------------------------------------------- handlers
 def _fetch(args: argparse.Namespace) -> int:
     from quantlab.data import fetch_ohlcv
@@ -55,7 +69,7 @@ def _fetch(args: argparse.Namespace) -> int:
         print_json({"reports": [r.to_dict() for r in reports.values()]})
         return 0
     table = pd.DataFrame([r.to_dict() for r in reports.values()]).set_index("symbol")
-    print_table(table[["new_bars", "total_bars", "start", "end", "requests", "path"]])
+    print_table(_short_times(table[["new_bars", "total_bars", "start", "end", "requests", "path"]]))
     return 0
 
 
@@ -111,8 +125,8 @@ def _check(args: argparse.Namespace) -> int:
         df = read()
         rep = check_quality(df, timeframe=args.timeframe, symbol=sym, source=source,
                             outlier_threshold=args.outlier_z, stale_bars=args.stale_bars)
-        if source.endswith(".parquet"):
-            rep.row_numbers = None  # parquet rows: 1-based records (the default)
+        if source.endswith(".csv"):  # bundled CSV: row = line number (header is line 1)
+            rep.row_numbers = np.arange(len(df)) + 2
         reports.append(rep)
     ok = all(r.ok for r in reports)
     if args.json:
@@ -128,7 +142,7 @@ def _check(args: argparse.Namespace) -> int:
             for r in reports
         ]
     ).set_index("symbol")
-    print_table(summary)
+    print_table(_short_times(summary))
     shown_any = False
     for r in reports:
         issues = r.issues if args.all else r.issues[r.issues["severity"] != "info"]
@@ -139,7 +153,8 @@ def _check(args: argparse.Namespace) -> int:
         shown_any = True
         print(f"{r.symbol} ({r.where}):")
         for _, issue in issues.head(args.max_issues).iterrows():
-            print(f"  {issue['severity']:<7} {issue['check']:<18} {r.message(issue)}")
+            text = r.message(issue).removeprefix(f"{r.where} ")
+            print(f"  {issue['severity']:<7} {issue['check']:<18} {text}")
         if len(issues) > args.max_issues:
             print(f"  ... {len(issues) - args.max_issues} more (use --json for all)")
     infos = sum(len(r.infos) for r in reports)
@@ -156,7 +171,7 @@ def _list(args: argparse.Namespace) -> int:
         print_json({"datasets": table.to_dict(orient="records")})
         return 0
     shown = table.drop(columns="path") if not args.paths else table
-    print_table(shown.set_index(["source", "exchange", "timeframe", "symbol"]))
+    print_table(_short_times(shown).set_index(["source", "exchange", "timeframe", "symbol"]))
     return 0
 
 

@@ -59,7 +59,7 @@ def _map_columns(columns: list[str], name: str) -> dict[str, str]:
                 break
     for field in ["time", *FIELDS]:
         if field not in mapping:
-            shown = ", ".join(str(c) for c in columns[:12]) or "none"
+            shown = ", ".join(" ".join(str(c).split())[:30] for c in columns[:12]) or "none"
             raise DataError(f"{name}: missing column {field} (columns: {shown})")
     return mapping
 

@@ -167,6 +167,10 @@ class TargetWeights:
         return TargetWeights(self.weights.iloc[key])
 
 
+_RESERVED = {"name", "kind", "multi_asset", "params", "values", "signals", "warmup", "validate",
+             "run", "label", "describe", "with_params", "batch_signals"}
+
+
 class Strategy:
     """Base class of every strategy.
 
@@ -201,6 +205,8 @@ class Strategy:
         for base in reversed(cls.__mro__[1:]):
             params.update(getattr(base, "params", {}) or {})
         for key, value in list(vars(cls).items()):
+            if isinstance(value, Param) and key in _RESERVED:
+                raise TypeError(f"{cls.__name__}: parameter name {key!r} shadows a Strategy attribute")
             if isinstance(value, Param):
                 param = Param(**{**value.__dict__, "name": key})
                 params[key] = param
@@ -248,6 +254,17 @@ class Strategy:
             Aligned to ``bars.index``; the value at bar ``t`` uses only bars ``<= t``.
         """
         raise NotImplementedError
+
+    @classmethod
+    def batch_signals(cls, bars: pd.DataFrame, runs: list[Strategy]) -> Signals | None:
+        """Optional fast path for sweeps: the signals of many parameter sets at once.
+
+        Returns the signals of ``runs`` (instances of this class) on one asset's ``bars``,
+        stacked column-wise: column ``i`` must equal ``runs[i].signals(bars)`` exactly (the test
+        suite checks this for built-ins). Return ``None`` (the default) and the sweep calls
+        :meth:`signals` once per run instead.
+        """
+        return None
 
     # -- helpers -----------------------------------------------------------------------
     @classmethod
