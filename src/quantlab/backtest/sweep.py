@@ -7,6 +7,7 @@ are then scored for all columns in one vectorized pass (:mod:`quantlab.backtest.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import sys
 import time
@@ -208,6 +209,10 @@ def sweep(
                 pf = simulate_signals(sig, tiled, opts, group_by=group,
                                       cash_sharing=shared and pdata.is_panel, init_cash=cash)
             scores.append(_score_chunk(pf, len(chunk), n_sym, opts.init_cash, pdata))
+            # vectorbt's cached properties form reference cycles that keep each chunk's
+            # arrays alive; collect them now so peak memory is one chunk, not the sweep.
+            del pf
+            gc.collect()
             bar.update(len(chunk))
     finally:
         bar.close()
