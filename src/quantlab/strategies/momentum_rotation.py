@@ -17,8 +17,8 @@ __all__ = ["MomentumRotation"]
 class MomentumRotation(Strategy):
     """Momentum rotation: periodically hold the top_k assets by trailing return, equal weight.
 
-    On rebalance bars ``t`` -- the bar positions ``i >= lookback`` with
-    ``(i - lookback) % rebalance == 0``, counted from the first bar of ``bars`` -- each asset
+    On rebalance bars ``t`` -- bars at or after position ``lookback`` whose bar number since
+    the Unix epoch (open time // bar length) is a multiple of ``rebalance`` -- each asset
     with a full history (``lookback + 1`` valid closes ending at ``t``) is scored by its
     trailing return ``close[t] / close[t - lookback] - 1``. The ``top_k`` assets with a score
     above ``min_momentum`` get weight ``1 / top_k`` each; everything else gets 0, and slots
@@ -27,8 +27,9 @@ class MomentumRotation(Strategy):
     ("no change"). A single-asset frame gives a one-column DataFrame named after
     ``bars.attrs["symbol"]`` (or ``"close"``).
 
-    The schedule is anchored to the first bar of ``bars``: the same history always yields the
-    same rebalance dates, but a window that starts later shifts them.
+    The schedule is anchored to the calendar, not to the first bar of ``bars``: a live runner
+    calling ``signals`` on a rolling window rebalances on the same dates as the backtest
+    (daily bars with ``rebalance=7`` rebalance every Thursday, as 1970-01-01 was one).
     """
 
     name = "momentum_rotation"
@@ -58,6 +59,8 @@ class MomentumRotation(Strategy):
         held = (rank <= self.top_k) & eligible
         weights = held.astype("float64") / float(self.top_k)
         pos = np.arange(len(close))
-        on = (pos >= n) & ((pos - n) % self.rebalance == 0)
+        stamps = close.index.asi8
+        step = int(np.median(np.diff(stamps))) if len(stamps) > 1 else 1
+        on = (pos >= n) & ((stamps // max(step, 1)) % self.rebalance == 0)
         weights.loc[~on, :] = np.nan
         return TargetWeights(weights)
