@@ -223,6 +223,7 @@ def sweep(
     table = pd.DataFrame(
         {m: np.concatenate([sc[m] for sc in scores]) for m in metrics.STAT_NAMES}, index=index
     )
+    table["trades"] = table["trades"].astype("int64")
     return SweepResult(
         strategy=cls, base_params=base, grid=grid, table=table, options=opts,
         symbols=list(pdata.symbols), rejected=rejected,

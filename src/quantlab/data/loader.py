@@ -81,5 +81,7 @@ def load(
         path = require_cache_file(exchange, sym, timeframe, data_dir)
         frames[sym] = read_cache(path, timeframe=timeframe, symbol=sym)
     if single:
-        return slice_range(frames[syms[0]], start, end, what=f"{syms[0]} bars")
+        out = slice_range(frames[syms[0]], start, end, what=f"{syms[0]} bars")
+        out.attrs["symbol"] = syms[0]
+        return out
     return slice_range(make_panel(frames, syms, align), start, end, what=f"{', '.join(syms)} bars")

@@ -128,6 +128,8 @@ def load_sample(
     single = isinstance(symbols, str) and "," not in symbols
     syms = [_check_symbol(s) for s in normalize_symbols(symbols)]
     if single:
-        return slice_range(_frame(syms[0]), start, end, what=f"{syms[0]} bars")
+        out = slice_range(_frame(syms[0]), start, end, what=f"{syms[0]} bars")
+        out.attrs["symbol"] = syms[0]  # lets backtests and charts name the asset
+        return out
     panel = make_panel({s: _frame(s) for s in syms}, syms, align)
     return slice_range(panel, start, end, what=f"{', '.join(syms)} bars")
