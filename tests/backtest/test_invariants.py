@@ -168,3 +168,21 @@ def test_result_surfaces(btc: pd.DataFrame) -> None:
     assert "<table" in res._repr_html_()
     fig = res.plot()
     assert len(fig.data) >= 4
+
+
+def test_vol_target_overlay_sweep_uses_its_sizes(btc: pd.DataFrame) -> None:
+    # The overlay subclasses sma_cross but must not inherit its batched fast path (no sizes).
+    sw = sweep("sma_cross+vol_target", btc, fast=[10], slow=[50], target_vol=[0.2], progress=False)
+    single = backtest("sma_cross+vol_target", btc,
+                      params={"fast": 10, "slow": 50, "target_vol": 0.2}).stats()
+    plain = backtest("sma_cross", btc, params={"fast": 10, "slow": 50}).stats()
+    row = sw.table.iloc[0]
+    assert row["total_return"] == pytest.approx(single["total_return"], rel=1e-9)
+    assert row["volatility"] < plain["volatility"]
+
+
+def test_leverage_sizes_are_refused(btc: pd.DataFrame) -> None:
+    from quantlab.errors import StrategyError
+
+    with pytest.raises(StrategyError, match="without leverage"):
+        backtest("sma_cross+vol_target", btc, params={"target_vol": 3.0, "max_leverage": 2.0})

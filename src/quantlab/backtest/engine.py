@@ -152,8 +152,13 @@ def _realized_vol_fraction(close: pd.Series | pd.DataFrame, opts: BacktestOption
 def _entry_size(sig: Signals, pdata: PreparedData, opts: BacktestOptions) -> tuple[Any, Any]:
     """(size, size_type) for vectorbt's from_signals under the chosen sizing."""
     if sig.size is not None:
-        frac = sig.size.astype(float).clip(lower=0.0, upper=1.0).fillna(0.0)
-        return frac, "percent"
+        size = sig.size.astype(float)
+        if (size > 1.0 + 1e-12).to_numpy().any():
+            raise StrategyError(
+                f"strategy sizes reach {float(np.nanmax(size.to_numpy())):.3g} of equity; the backtester "
+                "trades without leverage (sizes <= 1), e.g. set max_leverage <= 1"
+            )
+        return size.clip(lower=0.0).fillna(0.0), "percent"
     if opts.sizing == "all_in":
         return np.inf, "amount"
     if opts.sizing == "fixed_fraction":

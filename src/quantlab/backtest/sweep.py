@@ -150,8 +150,11 @@ def sweep(
     """
     started = time.perf_counter()
     cls, base = _strategy_class(strategy)
-    options = {k: v for k, v in grid_and_options.items() if k in _OPTION_NAMES}
-    grid_in = {k: v for k, v in grid_and_options.items() if k not in _OPTION_NAMES}
+    # Strategy parameters win a name clash with backtest options (e.g. the vol-target overlay's
+    # ``target_vol``): they are what a sweep varies.
+    is_option = {k: k in _OPTION_NAMES and k not in cls.params for k in grid_and_options}
+    options = {k: v for k, v in grid_and_options.items() if is_option[k]}
+    grid_in = {k: v for k, v in grid_and_options.items() if not is_option[k]}
     unknown = sorted(set(grid_in) - set(cls.params))
     if unknown:
         raise ParameterError(

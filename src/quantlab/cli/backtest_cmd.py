@@ -178,8 +178,9 @@ def run_sweep(args: argparse.Namespace) -> int:
         raise ParameterError(f"{overlap[0]} is given both as --param and --grid")
     base = cls(**fixed) if fixed else cls
     bars = load_bars(args)
+    options = {k: v for k, v in _options(args).items() if k not in cls.params}
     result = sweep(base, bars, start=args.start, end=args.end,
-                   progress=not args.json and not args.no_progress, **grid, **_options(args))
+                   progress=not args.json and not args.no_progress, **grid, **options)
     if args.html:
         from quantlab.reports import write_report
 

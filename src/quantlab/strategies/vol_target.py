@@ -92,6 +92,11 @@ class VolTargetMixin:
             )
         return out
 
+    @classmethod
+    def batch_signals(cls, bars: pd.DataFrame, runs: list[Strategy]) -> Signals | None:
+        """No batched fast path: the inner class's would drop the sizing; sweeps call signals()."""
+        return None
+
     def __reduce__(self) -> tuple[Any, ...]:
         # dynamically created classes are not importable: pickle as (inner class, values)
         return (_rebuild, (self.inner, self._values))  # type: ignore[attr-defined]
