@@ -23,6 +23,10 @@ _LAZY = {
     "sweep": "quantlab.backtest",
     "BacktestResult": "quantlab.backtest",
     "SweepResult": "quantlab.backtest",
+    "value_at_risk": "quantlab.risk",
+    "rolling_var": "quantlab.risk",
+    "var_backtest": "quantlab.risk",
+    "stress_test": "quantlab.risk",
 }
 
 __all__ = ["QuantlabError", "__version__", *_LAZY]
