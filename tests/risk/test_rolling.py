@@ -78,7 +78,7 @@ def test_refit_every_keeps_params_between_refits(assets):
 
 
 def test_rolling_errors(assets):
-    with pytest.raises(DataError, match=r"^returns has 100 observations; at least 251 are needed$"):
+    with pytest.raises(DataError, match=r"^window=250 needs at least 251 returns for one forecast; the data has 100$"):
         rolling_var(assets, weights=W)
     with pytest.raises(ParameterError, match=r"^window=5 is too small for method='student_t' \(at least 10\)$"):
         rolling_var(assets, method="student_t", window=5, weights=W)

@@ -316,3 +316,16 @@ def test_stressed_var_bad_inputs(three_assets):
     holes.iloc[3, 1] = np.nan
     with pytest.raises(QuantlabError, match=r"NaN/inf at row 3"):
         stressed_var(holes, [0.3, 0.3, 0.4])
+
+
+def test_missing_skip_keeps_the_row_with_the_reason() -> None:
+    from quantlab.risk.stress import stress_test as _stress
+
+    res = _stress({"BTC/USDT": 0.5, "SOL/USDT": 0.5}, scenarios=["covid_crash", "ftx"],
+                  missing="skip")
+    t = res.summary()
+    assert np.isnan(t.loc["covid_crash", "portfolio_return"])
+    assert "skipped: SOL/USDT not listed" in t.loc["covid_crash", "note"]
+    assert np.isfinite(t.loc["ftx", "portfolio_return"])
+    assert res.worst() == "ftx"
+    assert np.isnan(t.loc["covid_crash", "SOL/USDT"]) and t.loc["covid_crash", "BTC/USDT"] < -0.3

@@ -189,7 +189,7 @@ def correlation_figure(returns: pd.DataFrame, *, title: str | None = None) -> go
                                colorscale="RdBu_r", text=np.round(corr.to_numpy(), 2),
                                texttemplate="%{text}", hovertemplate="%{x} / %{y}: %{z:.3f}<extra></extra>"))
     fig.update_layout(title=title or "Return correlations", template="plotly_white",
-                      height=120 + 45 * len(labels), yaxis_autorange="reversed")
+                      height=max(380, 140 + 45 * len(labels)), yaxis_autorange="reversed")
     return fig
 
 

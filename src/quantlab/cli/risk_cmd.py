@@ -141,7 +141,8 @@ def run_backtest(args: argparse.Namespace) -> int:
         print_json(out)
     else:
         print(head)
-        print_table(bt.summary())
+        cols = ["statistic", "p_value", "critical_value", "result"]
+        print_table(bt.summary()[cols])
     return 0
 
 

@@ -47,7 +47,7 @@ def run_stress(args: argparse.Namespace) -> int:
 
         blocks: list[Any] = [("heading", "Scenarios"), st.summary(), st.plot(),
                              ("heading", "Stressed VaR"), svar.summary(),
-                             ("heading", "Reverse stress"), *[r.summary() for r in rev],
+                             ("heading", "Reverse stress"), *[b for r in rev for b in (f"<p>{_describe(r)}</p>", r.summary())],
                              ("heading", "Drawdowns (constant-weight portfolio)"), dd.stats(), dd.summary(),
                              dd.plot()]
         path = write_report(args.html, "Stress test", blocks, subtitle=head)
@@ -65,11 +65,21 @@ def run_stress(args: argparse.Namespace) -> int:
     print_table(svar.summary())
     print(f"\nreverse stress (loss limit {args.loss_limit:.0%}):")
     for r in rev:
+        print(f"- {_describe(r)}")
         print_table(r.summary())
         print()
     print("drawdowns of the constant-weight portfolio:")
     print_table(dd.stats())
     return 0
+
+
+def _describe(r: Any) -> str:
+    if r.method == "uniform":
+        return f"uniform: every asset falling {r.shock:.2%} loses {r.loss:.2%}"
+    if r.method == "beta":
+        return f"beta-scaled: the market asset falling {r.shock:.2%} loses {r.loss:.2%}"
+    return (f"worst case in the {r.coverage:.0%} plausibility ellipsoid (k = {r.k:.2f}): "
+            f"loses {r.loss:.2%}")
 
 
 def register_stress(rs: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -79,8 +89,9 @@ def register_stress(rs: Any, add_common: Callable[[argparse.ArgumentParser], Non
     s.add_argument("--value", type=float, default=None, help="portfolio value for P&L in quote currency")
     s.add_argument("--scenarios", default=None, help="comma-separated scenario names (default all)")
     s.add_argument("--library", default=None, help="TOML file of extra/overriding scenarios")
-    s.add_argument("--missing", default="error",
-                   help="asset without data in a window: 'error' (default) or 'proxy:SYMBOL'")
+    s.add_argument("--missing", default="skip",
+                   help="asset without data in a scenario window: 'skip' the scenario (default; "
+                        "its row says why), 'error', or 'proxy:SYMBOL' to use SYMBOL's return")
     s.add_argument("--vol-multiplier", type=float, default=2.0, help="volatility stress factor (default 2)")
     s.add_argument("--correlation", type=float, default=1.0,
                    help="stressed pairwise correlation (default 1.0)")

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
-from quantlab.errors import ParameterError
+from quantlab.errors import DataError, ParameterError
 from quantlab.risk import ewma as _ewma
 from quantlab.risk import fhs as _fhs
 from quantlab.risk import montecarlo as _mc
@@ -118,6 +118,10 @@ def rolling_var(
         raise ParameterError(f"window={window} is too small for method={name!r} (at least {need})")
     refit_every = positive_int(refit_every, "refit_every")
     check_options(name, kw)
+    n = len(returns) if hasattr(returns, "__len__") else 0
+    if n <= window:
+        raise DataError(f"window={window} needs at least {window + 1} returns for one forecast; "
+                        f"the data has {n}")
     p = prepare(returns, weights, window + 1)
     x = p.port
     m = len(x) - window

@@ -545,11 +545,11 @@ class StressResult:
 
 
 def _check_missing(missing: str) -> str | None:
-    if missing == "error":
+    if missing in ("error", "skip"):
         return None
     if isinstance(missing, str) and missing.startswith("proxy:") and len(missing) > 6:
         return missing[6:]
-    raise ParameterError(f"missing={missing!r} must be 'error' or 'proxy:SYMBOL' "
+    raise ParameterError(f"missing={missing!r} must be 'error', 'skip' or 'proxy:SYMBOL' "
                          "(e.g. 'proxy:BTC/USDT')")
 
 
@@ -631,9 +631,10 @@ def stress_test(
         ``prices_or_returns`` holds simple returns rather than prices.
     library : path or dict, optional
         Extra scenario TOML file (extends the packaged library) or a loaded library.
-    missing : {"error", "proxy:SYMBOL"}
-        An asset without data over a historical window raises a ``DataError`` (default), or
-        takes the return of ``SYMBOL`` over that window (recorded in the ``note`` column).
+    missing : {"error", "skip", "proxy:SYMBOL"}
+        An asset without data over a historical window raises a ``DataError`` (default),
+        ``skip`` keeps the scenario's row with a NaN result and the reason in ``note``, or
+        ``proxy:SYMBOL`` takes the return of ``SYMBOL`` over that window (noted too).
     beta_lookback : int
         Bars of the beta regressions (a scenario's own ``lookback`` wins).
 
@@ -708,6 +709,15 @@ def stress_test(
                     first = rets[a].first_valid_index()
                     since = (f"its returns start {first:%Y-%m-%d}" if first is not None
                              else "no data at all")
+                    if missing == "skip":
+                        rows[name] = {"kind": sc.kind, "window": sc.window,
+                                      "portfolio_return": np.nan,
+                                      **({"pnl": np.nan} if value is not None else {}),
+                                      "worst_asset": None, "worst_contribution": np.nan,
+                                      "note": f"skipped: {', '.join(nan_assets)} not listed "
+                                              f"over the window ({since})"}
+                        asset_rets[name] = r.where(~r.index.isin(nan_assets))  # not 0: unknown
+                        continue
                     raise DataError(
                         f"{a} has no data over scenario {name} ({sc.window}; {since}); "
                         "pass missing='proxy:BTC/USDT' to use a proxy's return, or drop "
