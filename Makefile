@@ -31,6 +31,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_sweep.py
+	$(BIN)/python benchmarks/bench_risk.py
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .ruff_cache
