@@ -28,7 +28,14 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     """The full ``quantlab`` argument parser."""
     from quantlab import __version__
-    from quantlab.cli import backtest_cmd, data_cmd, demo_cmd, risk_cmd, strategies_cmd
+    from quantlab.cli import (
+        backtest_cmd,
+        data_cmd,
+        demo_cmd,
+        rebalance_cmd,
+        risk_cmd,
+        strategies_cmd,
+    )
 
     parser = _Parser(
         prog="quantlab",
@@ -40,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    for module in (data_cmd, strategies_cmd, backtest_cmd, risk_cmd, demo_cmd):
+    for module in (data_cmd, strategies_cmd, backtest_cmd, risk_cmd, rebalance_cmd, demo_cmd):
         module.register(sub)
     return parser
 

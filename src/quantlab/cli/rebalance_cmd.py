@@ -1,0 +1,194 @@
+"""``quantlab rebalance plan | backtest``: target weights to orders, and rebalancing over history."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import pandas as pd
+
+from quantlab.cli._output import print_json, print_table
+from quantlab.errors import ParameterError
+
+__all__ = ["register"]
+
+
+def _symbols(text: str | None) -> list[str]:
+    syms = [s.strip().upper() for s in (text or "").split(",") if s.strip()]
+    if len(set(syms)) != len(syms):
+        raise ParameterError("--symbols lists a symbol twice")
+    return syms
+
+
+def _targets(spec: str, rets: pd.DataFrame, args: argparse.Namespace) -> pd.Series:
+    """Target weights: an optimizer name (estimated on the last --lookback returns) or numbers."""
+    from quantlab.portfolio import METHODS, optimize
+
+    if spec in METHODS:
+        window = rets.iloc[-args.lookback:]
+        if len(window) < args.lookback:
+            raise ParameterError(f"--lookback {args.lookback} needs {args.lookback} returns; "
+                                 f"only {len(window)} before the plan date")
+        return optimize(window, spec, cov=args.cov)
+    try:
+        values = [float(v) for v in spec.split(",")]
+    except ValueError:
+        raise ParameterError(
+            f"--target {spec!r} must be a method ({', '.join(METHODS)}) or comma-separated weights"
+        ) from None
+    if len(values) != rets.shape[1]:
+        raise ParameterError(f"--target has {len(values)} weights for {rets.shape[1]} symbols")
+    return pd.Series(values, index=rets.columns)
+
+
+def _load_closes(args: argparse.Namespace, symbols: list[str]) -> pd.DataFrame:
+    from quantlab.data import load
+
+    return load(symbols, exchange=args.exchange, timeframe=args.timeframe, data_dir=args.data_dir,
+                start=args.start, end=args.end)["close"]
+
+
+def run_plan(args: argparse.Namespace) -> int:
+    """Handler of ``quantlab rebalance plan``."""
+    from quantlab.portfolio import plan_rebalance, read_holdings
+    from quantlab.risk import returns_from_prices
+
+    holdings = read_holdings(args.holdings)
+    held = sorted(set(holdings["symbol"]) if isinstance(holdings, pd.DataFrame) else set(holdings.index))
+    symbols = _symbols(args.symbols) or held
+    universe = symbols + [s for s in held if s not in symbols]    # held but not targeted: sold
+    closes = _load_closes(args, universe)
+    as_of = closes.index[-1]
+    prices = closes.ffill().iloc[-1]
+    rets = returns_from_prices(closes[symbols])
+    targets = _targets(args.target, rets, args).reindex(universe, fill_value=0.0)
+    costs = {"fee_bps": args.fee_bps, "spread_bps": args.spread_bps}
+    plan = plan_rebalance(
+        holdings, prices, targets, cash=args.cash, markets=None if args.markets == "none" else args.markets,
+        costs=costs, bands=args.bands, band_mode=args.band_mode, cost_aware=args.cost_aware,
+        lot_method=args.lot_method, as_of=as_of,
+    )
+    head = (f"plan as of {as_of.date()} (last close), target {args.target}"
+            + (f" on {args.lookback} days, cov {args.cov}" if "," not in args.target else "")
+            + f", lots {args.lot_method}" + (f", bands {args.bands:g}" if args.bands else "")
+            + (", cost-aware" if args.cost_aware else ""))
+    if args.html:
+        from quantlab.reports import write_report
+
+        blocks: list[Any] = [plan.summary(), ("heading", "Orders"), plan.orders, plan.plot(),
+                             ("heading", "Weights"), plan.weights]
+        for name in ("realized", "dust", "harvest"):
+            table = getattr(plan, name)
+            if table is not None and len(table):
+                blocks += [("heading", name.capitalize()), table]
+        path = write_report(args.html, "Rebalance plan", blocks, subtitle=head)
+        print(f"wrote {path}", file=sys.stderr)
+    if args.json:
+        out = plan.to_dict()
+        out.update({"as_of": as_of, "target_spec": args.target, "targets": targets.to_dict()})
+        print_json(out)
+        return 0
+    print(head)
+    for warning in getattr(plan, "warnings", []) or []:
+        print(f"warning: {warning}", file=sys.stderr)
+    print("\norders:" if len(plan.orders) else "\nno orders: every asset is within its band")
+    if len(plan.orders):
+        print_table(plan.orders)
+    print("\nweights:")
+    print_table(plan.weights)
+    for name, title in (("realized", "tax lots sold"), ("dust", "too small to trade (dust)"),
+                        ("harvest", "tax-loss harvesting candidates")):
+        table = getattr(plan, name)
+        if table is not None and len(table):
+            print(f"\n{title}:")
+            print_table(table)
+    print()
+    print_table(plan.summary())
+    return 0
+
+
+def run_backtest(args: argparse.Namespace) -> int:
+    """Handler of ``quantlab rebalance backtest``."""
+    from quantlab.portfolio import backtest_rebalancing
+
+    symbols = _symbols(args.symbols)
+    if len(symbols) < 2:
+        raise ParameterError("--symbols needs at least two symbols to rebalance between")
+    closes = _load_closes(args, symbols)
+    first_full = closes.dropna().index[0]
+    target: Any = args.target
+    if "," in target:
+        target = dict(zip(symbols, [float(v) for v in target.split(",")], strict=False))
+        if len(target) != len(symbols):
+            raise ParameterError(f"--target has weights for {len(target)} of {len(symbols)} symbols")
+    res = backtest_rebalancing(closes.loc[first_full:], args.policy, target=target,
+                               lookback=args.lookback, cov=args.cov, bands=args.bands,
+                               cost_aware=args.cost_aware, fees_bps=args.fee_bps,
+                               spread_bps=args.spread_bps)
+    head = (f"{args.policy} rebalancing to {args.target} ({', '.join(symbols)}), "
+            f"{res.equity.index[0].date()} → {res.equity.index[-1].date()}")
+    if args.html:
+        from quantlab.reports import write_report
+
+        path = write_report(args.html, "Rebalancing backtest", [res.summary(), res.plot()],
+                            subtitle=head)
+        print(f"wrote {path}", file=sys.stderr)
+    if args.json:
+        print_json(res.to_dict())
+    else:
+        print(head)
+        print_table(res.summary())
+    return 0
+
+
+def _add_data(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--exchange", default=None, help="use cached data of this exchange (default: bundled sample)")
+    p.add_argument("--timeframe", default="1d", help="bar timeframe (default 1d)")
+    p.add_argument("--data-dir", default="data", help="cache folder (default data/)")
+    p.add_argument("--from", dest="start", default=None, metavar="DATE", help="first date of the history")
+    p.add_argument("--to", dest="end", default=None, metavar="DATE",
+                   help="last date of the history (the plan uses its close)")
+    p.add_argument("--lookback", type=int, default=90, help="returns used to estimate the target (default 90)")
+    p.add_argument("--cov", default="ledoit_wolf", help="covariance: sample, ledoit_wolf (default), ewma")
+    p.add_argument("--bands", type=float, default=None, help="absolute drift band, e.g. 0.05")
+    p.add_argument("--cost-aware", action="store_true", help="trade only where it beats its cost")
+    p.add_argument("--fee-bps", type=float, default=10.0, help="fee in bps of notional (default 10)")
+    p.add_argument("--spread-bps", type=float, default=2.0, help="bid-ask spread in bps (default 2)")
+    p.add_argument("--html", metavar="OUT", help="write an HTML report")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def register(sub: Any) -> None:
+    """Add the ``rebalance`` command group."""
+    p = sub.add_parser("rebalance", help="rebalance plans (orders, lots) and rebalancing backtests")
+    rs = p.add_subparsers(dest="rebalance_command", metavar="SUBCOMMAND")
+    rs.required = True
+    pl = rs.add_parser("plan", help="orders that take holdings to target weights",
+                       description="Turn holdings (positions or tax lots CSV) into an exchange-valid "
+                       "order list at the last close, with lots consumed and dust reported.")
+    pl.add_argument("--holdings", required=True, help="holdings CSV (see README; examples/holdings.csv)")
+    pl.add_argument("--target", default="erc",
+                    help="optimizer (equal, inverse_vol, min_variance, max_sharpe, erc, hrp, min_cvar) "
+                         "or comma-separated weights in --symbols order (default erc)")
+    pl.add_argument("--symbols", default=None,
+                    help="target universe, comma-separated (default: the held symbols); "
+                         "held symbols outside it are sold")
+    pl.add_argument("--cash", type=float, default=0.0, help="cash in quote currency (default 0)")
+    pl.add_argument("--lot-method", default="fifo", choices=["fifo", "lifo", "hifo", "min_tax"])
+    pl.add_argument("--band-mode", default="edge", choices=["edge", "target"],
+                    help="trade drifted assets back to the band edge (default) or to target")
+    pl.add_argument("--markets", default="binance", help="exchange rules: binance (bundled fixture) or none")
+    _add_data(pl)
+    pl.set_defaults(func=run_plan)
+
+    bt = rs.add_parser("backtest", help="rebalancing policy over history",
+                       description="Rebalance to a target re-estimated on a rolling window (no lookahead) "
+                       "under a calendar, threshold or cost-aware policy.")
+    bt.add_argument("--symbols", default="BTC/USDT,ETH/USDT,SOL/USDT,BNB/USDT",
+                    help="comma-separated (default BTC/USDT,ETH/USDT,SOL/USDT,BNB/USDT)")
+    bt.add_argument("--policy", default="monthly",
+                    help="monthly (default), weekly, daily, threshold or cost_aware")
+    bt.add_argument("--target", default="erc", help="optimizer name or comma-separated fixed weights")
+    _add_data(bt)
+    bt.set_defaults(func=run_backtest)
