@@ -13,7 +13,7 @@ import pandas as pd
 
 from quantlab.errors import DataError
 
-__all__ = ["to_jsonable", "write_text_atomic"]
+__all__ = ["format_stat", "to_jsonable", "write_text_atomic"]
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -57,3 +57,23 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
     except OSError as exc:
         raise DataError(f"cannot write {target}: {exc.strerror or exc}") from None
     return target
+
+
+def format_stat(key: str, value: Any, pct_keys: set[str] | frozenset[str]) -> str:
+    """Display form of one statistic: percentages for ``pct_keys``, days for durations,
+    thousands separators for money, dates for day-aligned timestamps."""
+    if isinstance(value, pd.Timestamp):
+        return str(value.date()) if value == value.normalize() else str(value)
+    if isinstance(value, int | np.integer):
+        return f"{int(value):,}"
+    if isinstance(value, float | np.floating):
+        if not np.isfinite(value):
+            return "—" if np.isnan(value) else "inf"
+        if key in pct_keys:
+            return f"{value:.2%}"
+        if key == "max_drawdown_duration":
+            return f"{value:,.0f} days"
+        if key in {"init_cash", "final_equity", "fees_paid"}:
+            return f"{value:,.2f}"
+        return f"{value:.3f}"
+    return str(value)

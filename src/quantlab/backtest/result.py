@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from quantlab._util import format_stat
 from quantlab.backtest import metrics
 from quantlab.backtest.engine import PreparedData
 from quantlab.backtest.options import BacktestOptions
@@ -242,21 +243,7 @@ _PCT = {"total_return", "cagr", "volatility", "max_drawdown", "win_rate", "expos
 
 
 def _fmt(key: str, value: Any) -> str:
-    if isinstance(value, pd.Timestamp):
-        return str(value.date()) if value == value.normalize() else str(value)
-    if isinstance(value, int | np.integer):
-        return f"{int(value):,}"
-    if isinstance(value, float | np.floating):
-        if not np.isfinite(value):
-            return "—" if np.isnan(value) else "inf"
-        if key in _PCT:
-            return f"{value:.2%}"
-        if key == "max_drawdown_duration":
-            return f"{value:,.0f} days"
-        if key in {"init_cash", "final_equity", "fees_paid"}:
-            return f"{value:,.2f}"
-        return f"{value:.3f}"
-    return str(value)
+    return format_stat(key, value, _PCT)
 
 
 def _escape(text: str) -> str:
