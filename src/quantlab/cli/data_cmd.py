@@ -176,6 +176,19 @@ def _list(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- parser
+def _markets(args: argparse.Namespace) -> int:
+    from quantlab.data.markets import fetch_markets
+    from quantlab.portfolio.markets import load_markets
+
+    path = fetch_markets(args.exchange, symbols=args.symbols, data_dir=args.data_dir)
+    rules = load_markets(path)
+    if args.json:
+        print_json({"path": str(path), "markets": len(rules)})
+    else:
+        print(f"wrote {len(rules)} market rules to {path}")
+    return 0
+
+
 def register(sub: Any) -> None:
     """Add the ``data`` command and its subcommands to the ``quantlab`` subparsers."""
     data = sub.add_parser("data", help="fetch, import, check and list market data",
@@ -218,6 +231,12 @@ def register(sub: Any) -> None:
     p.add_argument("--all", action="store_true", help="also list informational findings")
     common(p)
     p.set_defaults(func=_check)
+
+    p = dsub.add_parser("markets", help="download exchange trading rules (steps, minimums) with ccxt")
+    p.add_argument("--exchange", required=True, help="ccxt exchange id, e.g. binance")
+    p.add_argument("--symbols", default=None, help="keep only these (comma-separated; default all spot)")
+    common(p)
+    p.set_defaults(func=_markets)
 
     p = dsub.add_parser("list", help="list bundled and cached datasets")
     p.add_argument("--paths", action="store_true", help="show file paths")

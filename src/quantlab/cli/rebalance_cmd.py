@@ -49,6 +49,18 @@ def _load_closes(args: argparse.Namespace, symbols: list[str]) -> pd.DataFrame:
                 start=args.start, end=args.end)["close"]
 
 
+def _markets(args: argparse.Namespace) -> Any:
+    """``auto``: rules cached by ``quantlab data markets`` if present, else the bundled fixture."""
+    from quantlab.data.markets import markets_path
+
+    if args.markets == "none":
+        return None
+    if args.markets == "auto":
+        cached = markets_path(args.exchange or "binance", args.data_dir)
+        return str(cached) if cached.is_file() else "binance"
+    return args.markets
+
+
 def run_plan(args: argparse.Namespace) -> int:
     """Handler of ``quantlab rebalance plan``."""
     from quantlab.portfolio import plan_rebalance, read_holdings
@@ -65,7 +77,7 @@ def run_plan(args: argparse.Namespace) -> int:
     targets = _targets(args.target, rets, args).reindex(universe, fill_value=0.0)
     costs = {"fee_bps": args.fee_bps, "spread_bps": args.spread_bps}
     plan = plan_rebalance(
-        holdings, prices, targets, cash=args.cash, markets=None if args.markets == "none" else args.markets,
+        holdings, prices, targets, cash=args.cash, markets=_markets(args),
         costs=costs, bands=args.bands, band_mode=args.band_mode, cost_aware=args.cost_aware,
         lot_method=args.lot_method, as_of=as_of,
     )
@@ -178,7 +190,10 @@ def register(sub: Any) -> None:
     pl.add_argument("--lot-method", default="fifo", choices=["fifo", "lifo", "hifo", "min_tax"])
     pl.add_argument("--band-mode", default="edge", choices=["edge", "target"],
                     help="trade drifted assets back to the band edge (default) or to target")
-    pl.add_argument("--markets", default="binance", help="exchange rules: binance (bundled fixture) or none")
+    pl.add_argument("--markets", default="auto",
+                    help="exchange rules: auto (default: data/<exchange>/markets.json from "
+                         "`quantlab data markets`, else the bundled Binance fixture), binance "
+                         "(bundled fixture), a JSON file, or none")
     _add_data(pl)
     pl.set_defaults(func=run_plan)
 
