@@ -12,10 +12,13 @@ NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 SMALL = {
     "research.ipynb": {"max_window": 12, "fast": 5, "slow": 10},
     "risk_report.ipynb": {"symbols": "BTC/USDT,ETH/USDT", "weights": "0.6,0.4", "window": 500},
+    "rebalance.ipynb": {"symbols": "BTC/USDT,ETH/USDT,BNB/USDT", "policies": "monthly,threshold",
+                        "holdings_file": str(NOTEBOOKS.parent / "examples" / "holdings.csv")},
 }
 
 
-NEEDLE = {"research.ipynb": "total_return", "risk_report.ipynb": "p_value"}
+NEEDLE = {"research.ipynb": "total_return", "risk_report.ipynb": "p_value",
+          "rebalance.ipynb": "turnover_annual"}
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")))
