@@ -44,7 +44,8 @@ class BacktestOptions:
         ``all_in``: spend all available cash (fee included). ``fixed_fraction``: spend
         ``fraction`` of available cash. ``risk_per_trade``: size so that hitting ``stop_loss``
         loses ``risk`` of available cash (fraction = risk / stop_loss, capped at 1).
-        ``vol_target``: fraction = target_vol / realized volatility (capped at 1).
+        ``vol_target``: fraction = target_vol / realized volatility (capped at 1); the size is 0
+        (no entry) while the volatility is unknown, i.e. during the first ``vol_lookback`` bars.
     fraction, risk : float
         Parameters of ``fixed_fraction`` and ``risk_per_trade`` sizing.
     target_vol, vol_lookback : float, int
