@@ -168,6 +168,59 @@ def _entry_size(sig: Signals, pdata: PreparedData, opts: BacktestOptions) -> tup
     return _realized_vol_fraction(pdata.close, opts, pdata.ppy), "percent"
 
 
+def _as_2d(a: Any, shape: tuple[int, int]) -> np.ndarray:
+    arr = np.asarray(a.to_numpy() if isinstance(a, pd.Series | pd.DataFrame) else a, dtype=float)
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    return np.broadcast_to(arr, shape)
+
+
+def _simulate_as_orders(sig: Signals, pdata: PreparedData, opts: BacktestOptions, *,
+                        size: Any, size_type: str, group_by: Any, init_cash: Any) -> Any:
+    """Long-only, stop-less signals through the disk-cached ``from_orders`` (see _orders_nb)."""
+    import vectorbt as vbt
+    from vectorbt.portfolio.enums import SizeType
+
+    from quantlab.backtest._orders_nb import signal_orders_nb
+
+    entries, exits = sig.entries.astype(bool), sig.exits.astype(bool)
+    if opts.fill == "next_open":
+        entries, exits = _shift(entries, False), _shift(exits, False)
+        if isinstance(size, pd.Series | pd.DataFrame):
+            size = _shift(size, 0.0)
+        price = pdata.open
+    else:
+        price = pdata.close
+    e = entries.to_numpy()
+    e = e[:, None] if e.ndim == 1 else e
+    shape = e.shape
+    orders = signal_orders_nb(e, _as_2d(exits, shape).astype(np.bool_), _as_2d(price, shape),
+                              _as_2d(size, shape))
+    # Sells are always "-inf amount" (close the long); buys are amounts (all-in) or percents.
+    size_types: Any = SizeType.Amount
+    if size_type == "percent":
+        size_types = np.where(orders > 0, SizeType.Percent, SizeType.Amount)
+    if not isinstance(entries, pd.DataFrame):
+        orders = orders[:, 0]
+        size_types = size_types if np.isscalar(size_types) else size_types[:, 0]
+        order_sizes: Any = pd.Series(orders, index=entries.index, name=entries.name)
+    else:
+        order_sizes = pd.DataFrame(orders, index=entries.index, columns=entries.columns)
+    return vbt.Portfolio.from_orders(
+        pdata.close,
+        size=order_sizes,
+        size_type=size_types,
+        price=price,
+        fees=opts.fees,
+        slippage=opts.slippage,
+        init_cash=opts.init_cash if init_cash is None else init_cash,
+        group_by=group_by,
+        cash_sharing=False,
+        direction="longonly",
+        freq=pd.Timedelta(days=pdata.bar_days),
+    )
+
+
 def simulate_signals(
     sig: Signals,
     pdata: PreparedData,
@@ -176,15 +229,29 @@ def simulate_signals(
     group_by: Any = None,
     cash_sharing: bool = False,
     init_cash: Any = None,
+    route: str = "auto",
 ) -> Any:
-    """Run vectorbt's ``Portfolio.from_signals`` under the quantlab fill model.
+    """Run a signal strategy under the quantlab fill model on vectorbt.
 
     Signal arrays may have more columns than the prices (a sweep); prices broadcast.
+    ``route="auto"`` sends long-only, stop-less, unshared-cash runs through ``from_orders``
+    (numba-cached: no per-process JIT) and everything else through ``from_signals``; both give
+    identical fills (tested). ``"signals"``/``"orders"`` force a route.
     """
     _numba_cache()
     import vectorbt as vbt
 
     size, size_type = _entry_size(sig, pdata, opts)
+    simple = (opts.direction == "long_only" and sig.short_entries is None
+              and sig.short_exits is None and opts.stop_loss is None
+              and opts.take_profit is None and opts.trailing_stop is None and not cash_sharing)
+    if route not in ("auto", "signals", "orders"):
+        raise ParameterError(f"route={route!r} must be auto, signals or orders")
+    if route == "orders" and not simple:
+        raise ParameterError("route='orders' needs long-only signals without stops or shared cash")
+    if route == "orders" or (route == "auto" and simple):
+        return _simulate_as_orders(sig, pdata, opts, size=size, size_type=size_type,
+                                   group_by=group_by, init_cash=init_cash)
     arrays: dict[str, Any] = {
         "entries": sig.entries, "exits": sig.exits,
         "short_entries": sig.short_entries, "short_exits": sig.short_exits,
