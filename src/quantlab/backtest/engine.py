@@ -8,6 +8,11 @@ position at the end is marked at the last close.
 Stops (stop-loss, take-profit, trailing) are checked on each bar's high/low from the bar
 *after* the entry fill; a bar that gaps through the stop fills at its open, otherwise at the
 stop price, slippage applied. (vectorbt does not check a stop within the fill bar itself.)
+
+Two simulation routes give identical fills (tests/backtest/test_routes.py): long-only, stop-less
+runs without shared cash use ``Portfolio.from_orders`` after :mod:`quantlab.backtest._orders_nb`
+resolves the signals into orders (both numba-cached on disk); everything else uses
+``Portfolio.from_signals``, whose simulator is JIT-compiled again in every process.
 """
 
 from __future__ import annotations
