@@ -71,7 +71,7 @@ def load(
         if timeframe != SAMPLE_TIMEFRAME:
             raise ParameterError(
                 f"timeframe {timeframe!r} is not in the bundled sample (daily '1d' only); "
-                "pass exchange=... to load cached data"
+                "pass exchange=... (--exchange on the command line) to load cached data"
             )
         return load_sample(symbols, start=start, end=end, align=align)
     single = isinstance(symbols, str) and "," not in symbols
