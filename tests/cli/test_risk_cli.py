@@ -68,3 +68,13 @@ def test_risk_user_errors(capsys: pytest.CaptureFixture[str], argv: list[str], n
     assert code in (1, 2)
     assert needle in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_stress_without_market_asset_says_beta_step_was_skipped(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "risk", "stress", "--symbols", "ETH/USDT,SOL/USDT",
+                         "--scenarios", "ftx", "--json")
+    assert code == 0, err
+    d = json.loads(out)
+    assert [r["method"] for r in d["reverse"]] == ["uniform", "ellipsoid"]
+    assert "market asset BTC/USDT is not in the portfolio" in d["notes"][0]

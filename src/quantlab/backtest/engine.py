@@ -180,50 +180,34 @@ def _as_2d(a: Any, shape: tuple[int, int]) -> np.ndarray:
     return np.broadcast_to(arr, shape)
 
 
-def _simulate_as_orders(sig: Signals, pdata: PreparedData, opts: BacktestOptions, *,
-                        size: Any, size_type: str, group_by: Any, init_cash: Any) -> Any:
-    """Long-only, stop-less signals through the disk-cached ``from_orders`` (see _orders_nb)."""
+def _simulate_as_orders(entries: Any, exits: Any, price: Any, size: Any, size_type: str,
+                        common: dict[str, Any]) -> Any:
+    """Long-only, stop-less signals through the disk-cached ``from_orders`` (see _orders_nb).
+
+    ``entries``/``exits``/``size`` are already aligned to the fill bars (shifted for next-open).
+    """
     import vectorbt as vbt
     from vectorbt.portfolio.enums import SizeType
 
     from quantlab.backtest._orders_nb import signal_orders_nb
 
-    entries, exits = sig.entries.astype(bool), sig.exits.astype(bool)
-    if opts.fill == "next_open":
-        entries, exits = _shift(entries, False), _shift(exits, False)
-        if isinstance(size, pd.Series | pd.DataFrame):
-            size = _shift(size, 0.0)
-        price = pdata.open
-    else:
-        price = pdata.close
     e = entries.to_numpy()
-    e = e[:, None] if e.ndim == 1 else e
-    shape = e.shape
-    orders = signal_orders_nb(e, _as_2d(exits, shape).astype(np.bool_), _as_2d(price, shape),
-                              _as_2d(size, shape))
+    shape = e[:, None].shape if e.ndim == 1 else e.shape
+    orders = signal_orders_nb(_as_2d(entries, shape).astype(np.bool_),
+                              _as_2d(exits, shape).astype(np.bool_),
+                              _as_2d(price, shape), _as_2d(size, shape))
     # Sells are always "-inf amount" (close the long); buys are amounts (all-in) or percents.
     size_types: Any = SizeType.Amount
     if size_type == "percent":
         size_types = np.where(orders > 0, SizeType.Percent, SizeType.Amount)
-    if not isinstance(entries, pd.DataFrame):
+    if isinstance(entries, pd.DataFrame):
+        order_sizes: Any = pd.DataFrame(orders, index=entries.index, columns=entries.columns)
+    else:
         orders = orders[:, 0]
         size_types = size_types if np.isscalar(size_types) else size_types[:, 0]
-        order_sizes: Any = pd.Series(orders, index=entries.index, name=entries.name)
-    else:
-        order_sizes = pd.DataFrame(orders, index=entries.index, columns=entries.columns)
-    return vbt.Portfolio.from_orders(
-        pdata.close,
-        size=order_sizes,
-        size_type=size_types,
-        price=price,
-        fees=opts.fees,
-        slippage=opts.slippage,
-        init_cash=opts.init_cash if init_cash is None else init_cash,
-        group_by=group_by,
-        cash_sharing=False,
-        direction="longonly",
-        freq=pd.Timedelta(days=pdata.bar_days),
-    )
+        order_sizes = pd.Series(orders, index=entries.index, name=entries.name)
+    return vbt.Portfolio.from_orders(size=order_sizes, size_type=size_types, price=price,
+                                     cash_sharing=False, direction="longonly", **common)
 
 
 def simulate_signals(
@@ -254,20 +238,29 @@ def simulate_signals(
         raise ParameterError(f"route={route!r} must be auto, signals or orders")
     if route == "orders" and not simple:
         raise ParameterError("route='orders' needs long-only signals without stops or shared cash")
-    if route == "orders" or (route == "auto" and simple):
-        return _simulate_as_orders(sig, pdata, opts, size=size, size_type=size_type,
-                                   group_by=group_by, init_cash=init_cash)
+    # Fill model: a signal on bar t's close fills at t+1's open (or at t's close).
     arrays: dict[str, Any] = {
         "entries": sig.entries, "exits": sig.exits,
         "short_entries": sig.short_entries, "short_exits": sig.short_exits,
     }
+    arrays = {k: (None if v is None else v.astype(bool)) for k, v in arrays.items()}
     if opts.fill == "next_open":
-        arrays = {k: (None if v is None else _shift(v.astype(bool), False)) for k, v in arrays.items()}
+        arrays = {k: (None if v is None else _shift(v, False)) for k, v in arrays.items()}
         if isinstance(size, pd.Series | pd.DataFrame):
             size = _shift(size, 0.0)
         price = pdata.open
     else:
         price = pdata.close
+    common: dict[str, Any] = {
+        "close": pdata.close,
+        "fees": opts.fees,
+        "slippage": opts.slippage,
+        "init_cash": opts.init_cash if init_cash is None else init_cash,
+        "group_by": group_by,
+        "freq": pd.Timedelta(days=pdata.bar_days),
+    }
+    if route == "orders" or (route == "auto" and simple):
+        return _simulate_as_orders(arrays["entries"], arrays["exits"], price, size, size_type, common)
     kwargs: dict[str, Any] = {}
     if arrays["short_entries"] is not None or arrays["short_exits"] is not None:
         if opts.direction != "long_short":
@@ -295,18 +288,13 @@ def simulate_signals(
         stops.update(open=pdata.open, high=pdata.high, low=pdata.low,
                      stop_entry_price="fillprice", stop_exit_price="stopmarket")
     return vbt.Portfolio.from_signals(
-        pdata.close,
         **arrays,
         size=size,
         size_type=size_type,
         price=price,
-        fees=opts.fees,
-        slippage=opts.slippage,
-        init_cash=opts.init_cash if init_cash is None else init_cash,
-        group_by=group_by,
         cash_sharing=cash_sharing,
         call_seq="auto" if cash_sharing else "default",
-        freq=pd.Timedelta(days=pdata.bar_days),
+        **common,
         **stops,
         **kwargs,
     )

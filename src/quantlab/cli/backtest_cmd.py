@@ -8,17 +8,11 @@ from typing import Any
 
 import numpy as np
 
+from quantlab.cli._args import parse_symbols
 from quantlab.cli._output import print_json, print_table
 from quantlab.errors import ParameterError
 
 __all__ = ["load_bars", "parse_grid", "parse_params", "register"]
-
-
-def _symbols(text: str) -> list[str]:
-    syms = [s.strip().upper() for s in text.split(",") if s.strip()]
-    if not syms:
-        raise ParameterError("--symbols is empty")
-    return syms
 
 
 def parse_params(items: list[str] | None) -> dict[str, str]:
@@ -86,7 +80,7 @@ def load_bars(args: argparse.Namespace) -> Any:
     """Load the bars a command asked for: bundled sample by default, else the parquet cache."""
     from quantlab.data import load
 
-    symbols = _symbols(args.symbols)
+    symbols = parse_symbols(args.symbols)
     target: Any = symbols[0] if len(symbols) == 1 else symbols
     return load(target, exchange=args.exchange, timeframe=args.timeframe, data_dir=args.data_dir)
 

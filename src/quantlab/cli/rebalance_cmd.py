@@ -8,17 +8,11 @@ from typing import Any
 
 import pandas as pd
 
+from quantlab.cli._args import parse_symbols
 from quantlab.cli._output import print_json, print_table
 from quantlab.errors import ParameterError
 
 __all__ = ["register"]
-
-
-def _symbols(text: str | None) -> list[str]:
-    syms = [s.strip().upper() for s in (text or "").split(",") if s.strip()]
-    if len(set(syms)) != len(syms):
-        raise ParameterError("--symbols lists a symbol twice")
-    return syms
 
 
 def _targets(spec: str, rets: pd.DataFrame, args: argparse.Namespace) -> pd.Series:
@@ -68,7 +62,7 @@ def run_plan(args: argparse.Namespace) -> int:
 
     holdings = read_holdings(args.holdings)
     held = sorted(set(holdings["symbol"]) if isinstance(holdings, pd.DataFrame) else set(holdings.index))
-    symbols = _symbols(args.symbols) or held
+    symbols = parse_symbols(args.symbols, required=False) or held
     universe = symbols + [s for s in held if s not in symbols]    # held but not targeted: sold
     closes = _load_closes(args, universe)
     as_of = closes.index[-1]
@@ -124,7 +118,7 @@ def run_backtest(args: argparse.Namespace) -> int:
     """Handler of ``quantlab rebalance backtest``."""
     from quantlab.portfolio import backtest_rebalancing
 
-    symbols = _symbols(args.symbols)
+    symbols = parse_symbols(args.symbols)
     if len(symbols) < 2:
         raise ParameterError("--symbols needs at least two symbols to rebalance between")
     closes = _load_closes(args, symbols)

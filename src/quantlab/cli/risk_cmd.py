@@ -6,11 +6,12 @@ import argparse
 import sys
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from quantlab.cli._args import parse_symbols
 from quantlab.cli._output import print_json, print_table
 from quantlab.errors import ParameterError
+from quantlab.risk._inputs import portfolio_returns
 
 __all__ = ["load_returns", "register"]
 
@@ -29,24 +30,32 @@ def _weights(text: str | None, symbols: list[str]) -> dict[str, float]:
     return dict(zip(symbols, values, strict=True))
 
 
-def load_returns(args: argparse.Namespace) -> tuple[pd.DataFrame, dict[str, float]]:
-    """Daily simple returns of the requested symbols (rows where every asset trades) and weights."""
+def load_closes(args: argparse.Namespace) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Close prices of the requested symbols over their whole history, and the weights."""
     from quantlab.data import load
-    from quantlab.risk._inputs import returns_from_prices
 
-    symbols = [s.strip().upper() for s in args.symbols.split(",") if s.strip()]
-    if not symbols:
-        raise ParameterError("--symbols is empty")
-    if len(set(symbols)) != len(symbols):
-        raise ParameterError("--symbols lists a symbol twice")
+    symbols = parse_symbols(args.symbols)
     weights = _weights(args.weights, symbols)
-    bars = load(symbols, exchange=args.exchange, timeframe=args.timeframe, data_dir=args.data_dir,
-                start=args.start, end=args.end)
-    close = bars["close"]
-    rets = returns_from_prices(close)
+    close = load(symbols, exchange=args.exchange, timeframe=args.timeframe,
+                 data_dir=args.data_dir)["close"]
+    return close, weights
+
+
+def returns_of(close: pd.DataFrame, args: argparse.Namespace) -> pd.DataFrame:
+    """Daily simple returns within ``--from``/``--to`` on the days every asset trades."""
+    from quantlab.data.frame import slice_range
+    from quantlab.risk import returns_from_prices
+
+    rets = returns_from_prices(slice_range(close, args.start, args.end, what="prices"))
     if len(rets) < 2:
         raise ParameterError("fewer than 2 days where every symbol has a price")
-    return rets, weights
+    return rets
+
+
+def load_returns(args: argparse.Namespace) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Returns (see :func:`returns_of`) and weights of the requested portfolio."""
+    close, weights = load_closes(args)
+    return returns_of(close, args), weights
 
 
 def _add_common(p: argparse.ArgumentParser, default_symbols: str = "BTC/USDT,ETH/USDT") -> None:
@@ -111,8 +120,7 @@ def run_var(args: argparse.Namespace) -> int:
 def _hist(rets: pd.DataFrame, weights: dict[str, float], results: list[Any]) -> Any:
     from quantlab.charts.risk import var_histogram_figure
 
-    port = pd.Series(rets.to_numpy() @ np.array([weights[c] for c in rets.columns]), index=rets.index)
-    return var_histogram_figure(port, results)
+    return var_histogram_figure(portfolio_returns(rets, weights), results)
 
 
 def run_backtest(args: argparse.Namespace) -> int:
@@ -123,8 +131,7 @@ def run_backtest(args: argparse.Namespace) -> int:
     rets, weights = load_returns(args)
     fc = rolling_var(rets, method=args.method, window=args.window, level=args.level,
                      refit_every=args.refit_every, weights=weights, seed=args.seed)
-    port = pd.Series(rets.to_numpy() @ np.array([weights[c] for c in rets.columns]), index=rets.index)
-    realized = port.reindex(fc.index)
+    realized = portfolio_returns(rets, weights).reindex(fc.index)
     bt = var_backtest_from_forecasts(realized, fc["var"], level=args.level, test_level=args.test_level)
     head = (f"{args.method} {args.level:.2%} one-step VaR, window {args.window}, "
             f"{len(fc):,} forecasts {fc.index[0].date()} → {fc.index[-1].date()}: "

@@ -7,38 +7,36 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
 from quantlab.cli._output import print_json, print_table
+from quantlab.risk._inputs import portfolio_returns
 
 __all__ = ["register_stress", "run_stress"]
 
 
 def run_stress(args: argparse.Namespace) -> int:
     """Handler of ``quantlab risk stress``."""
-    from quantlab.cli.risk_cmd import load_returns
-    from quantlab.data import load
+    from quantlab.cli.risk_cmd import load_closes, returns_of
     from quantlab.risk.drawdown import drawdown_analysis
     from quantlab.risk.reverse import reverse_beta, reverse_uniform, worst_case_ellipsoid
     from quantlab.risk.stress import stress_test, stressed_var
 
-    rets, weights = load_returns(args)
-    symbols = list(weights)
-    close = load(symbols, exchange=args.exchange,
-                 timeframe=args.timeframe, data_dir=args.data_dir)["close"]
+    close, weights = load_closes(args)   # scenarios replay episodes from the whole history
+    rets = returns_of(close, args)
     names = [s.strip() for s in args.scenarios.split(",")] if args.scenarios else None
     st = stress_test(weights, close, scenarios=names, value=args.value, library=args.library,
                      missing=args.missing)
     svar = stressed_var(rets, weights, level=args.level, vol_multiplier=args.vol_multiplier,
                         correlation=args.correlation, value=args.value)
     rev = [reverse_uniform(weights, args.loss_limit, value=args.value)]
-    if "BTC/USDT" in rets.columns or args.market in rets.columns:
+    notes: list[str] = []
+    if args.market in rets.columns:
         rev.append(reverse_beta(weights, args.loss_limit, rets, market_asset=args.market,
                                 value=args.value))
+    else:
+        notes.append(f"beta-scaled reverse stress skipped: market asset {args.market} is not in "
+                     "the portfolio (choose one with --market)")
     rev.append(worst_case_ellipsoid(weights, rets, probability=args.plausibility, value=args.value))
-    port = pd.Series(rets.to_numpy() @ np.array([weights[c] for c in rets.columns]), index=rets.index)
-    dd = drawdown_analysis(port, from_returns=True, top=5)
+    dd = drawdown_analysis(portfolio_returns(rets, weights), from_returns=True, top=5)
     head = (f"portfolio {', '.join(f'{s} {w:g}' for s, w in weights.items())}"
             + (f", value {args.value:,.0f}" if args.value else "")
             + f"; history {rets.index[0].date()} → {rets.index[-1].date()}")
@@ -50,14 +48,17 @@ def run_stress(args: argparse.Namespace) -> int:
                              ("heading", "Reverse stress"), *[b for r in rev for b in (f"<p>{_describe(r)}</p>", r.summary())],
                              ("heading", "Drawdowns (constant-weight portfolio)"), dd.stats(), dd.summary(),
                              dd.plot()]
+        blocks += [f"<p>note: {n}</p>" for n in notes]
         path = write_report(args.html, "Stress test", blocks, subtitle=head)
         print(f"wrote {path}", file=sys.stderr)
     if args.json:
         print_json({"weights": weights, "value": args.value, "scenarios": st.to_dict(),
                     "stressed_var": svar.to_dict(), "reverse": [r.to_dict() for r in rev],
-                    "drawdown": dd.to_dict()})
+                    "drawdown": dd.to_dict(), "notes": notes})
         return 0
     print(head)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     print("\nscenarios:")
     print_table(st.summary())
     print(f"\nstressed VaR (vol x{args.vol_multiplier:g}"
