@@ -18,14 +18,6 @@ from quantlab.portfolio.covariance import (
 from quantlab.risk.ewma import ewma_covariance
 
 
-@pytest.fixture(scope="module")
-def returns() -> pd.DataFrame:
-    from quantlab.data import load_sample, sample_symbols
-    from quantlab.risk._inputs import returns_from_prices
-
-    return returns_from_prices(load_sample(sample_symbols())["close"])
-
-
 def _lw_reference(x: np.ndarray) -> float:
     """Ledoit & Wolf (2004, JPM) appendix formulas written out term by term with loops."""
     t, n = x.shape

@@ -21,15 +21,6 @@ from quantlab.portfolio.optimize import (
 )
 
 
-@pytest.fixture(scope="module")
-def returns() -> pd.DataFrame:
-    """Daily simple returns of the eight bundled pairs (rows before AVAX is listed dropped)."""
-    from quantlab.data import load_sample, sample_symbols
-    from quantlab.risk._inputs import returns_from_prices
-
-    return returns_from_prices(load_sample(sample_symbols())["close"])
-
-
 def _dummy_returns(n: int, rows: int = 40, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     return pd.DataFrame(rng.normal(0, 0.01, (rows, n)), columns=[f"A{i}" for i in range(n)])
