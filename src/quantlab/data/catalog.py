@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 import pandas as pd
-import pyarrow.parquet as pq
 
 from quantlab.data.sample import (
     SAMPLE_EXCHANGE,
@@ -15,6 +14,7 @@ from quantlab.data.sample import (
     sample_path,
     sample_symbols,
 )
+from quantlab.data.store import cache_times
 from quantlab.data.symbols import symbol_from_stem
 
 __all__ = ["list_datasets"]
@@ -27,12 +27,12 @@ def _cache_rows(data_dir: Path) -> list[dict[str, object]]:
     if not data_dir.is_dir():
         return rows
     for path in sorted(data_dir.glob("*/*/*.parquet")):
+        if path.name.startswith((".", "_")):
+            continue
         start = end = pd.NaT
         bars: object = pd.NA
         try:
-            times = pq.read_table(path, columns=["time"]).column("time").to_pandas()
-            idx = pd.DatetimeIndex(times)
-            idx = idx.tz_localize("UTC") if idx.tz is None else idx.tz_convert("UTC")
+            idx = cache_times(path)
             bars = len(idx)
             if len(idx):
                 start, end = idx.min(), idx.max()
