@@ -89,13 +89,27 @@ class Request:
 class FakeBinance:
     """The server. ``now_ms`` is the exchange clock; ``listed_ms`` the first candle per symbol.
 
-    ``fail_klines`` maps a 1-based klines request number to ``500``, ``429`` or ``"drop"``
-    (close the connection without answering).
+    Fault injection, as real exchanges misbehave:
+
+    * ``fail_klines`` maps a 1-based klines request number to ``500``, ``429``, ``"drop"``
+      (close the connection without answering), ``"html"`` (HTTP 200 with an HTML page, as a
+      CDN or captive portal sends), ``"object"`` (HTTP 200 with a JSON object, not candles) or
+      ``"slow"`` (answer after ``slow_seconds``, longer than the client's timeout);
+    * ``bad`` maps a candle open time (ms) to a corruption: ``"high_lt_low"``,
+      ``"negative_close"``, ``"nan_close"``, ``"negative_volume"``, ``"zero_open"``;
+    * ``holes``: open times the exchange has no candle for (an outage);
+    * ``page_cap``: at most this many candles per page, whatever ``limit`` asks (partial pages);
+    * ``delay``: seconds every klines answer takes (a slow server).
     """
 
     now_ms: int = T0 + 2_500 * HOUR_MS + 30 * 60_000
     listed_ms: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SYMBOLS, T0))
     fail_klines: dict[int, int | str] = field(default_factory=dict)
+    bad: dict[int, str] = field(default_factory=dict)
+    holes: set[int] = field(default_factory=set)
+    page_cap: int | None = None
+    delay: float = 0.0
+    slow_seconds: float = 3.0
     requests: list[Request] = field(default_factory=list)
     port: int = 0
 
@@ -186,6 +200,18 @@ class FakeBinance:
             assert request.transport is not None
             request.transport.close()
             return web.Response(status=500)
+        if failure == "html":
+            return web.Response(
+                text="<html><head><title>502 Bad Gateway</title></head><body>cloudflare</body></html>",
+                content_type="text/html",
+            )
+        if failure == "object":
+            return web.json_response({"code": 0, "msg": "system maintenance"})
+        if failure == "slow":
+            await asyncio.sleep(self.slow_seconds)
+            failure = None
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if failure == 429:
             return web.json_response({"code": -1003, "msg": "Too many requests."}, status=429)
         if failure is not None:
@@ -211,9 +237,34 @@ class FakeBinance:
         else:
             first = max(self.listed_ms[symbol], last_open - (limit - 1) * step)
             opens = list(range(-(-first // step) * step, last_open + 1, step))
+        opens = [t for t in opens if t not in self.holes]
+        if self.page_cap is not None:
+            opens = opens[: self.page_cap]
         rows = []
         for t in opens:
-            _, o, h, low, c, v = candle(symbol, t, step)
-            rows.append([t, f"{o:.8f}", f"{h:.8f}", f"{low:.8f}", f"{c:.8f}", f"{v:.8f}",
+            _, o, h, low, c, v = corrupt(candle(symbol, t, step), self.bad.get(t))
+            rows.append([t, _num(o), _num(h), _num(low), _num(c), _num(v),
                          t + step - 1, f"{v * c:.8f}", 100, f"{v / 2:.8f}", f"{v * c / 2:.8f}", "0"])
         return web.json_response(rows)
+
+
+def _num(x: float) -> str:
+    return "NaN" if x != x else f"{x:.8f}"
+
+
+def corrupt(row: list[float], kind: str | None) -> list[float]:
+    """Apply one of the ``FakeBinance.bad`` corruptions to a candle."""
+    t, o, h, low, c, v = row
+    if kind is None:
+        return row
+    if kind == "high_lt_low":
+        return [t, o, low * 0.99, h, c, v]
+    if kind == "negative_close":
+        return [t, o, h, low, -c, v]
+    if kind == "nan_close":
+        return [t, o, h, low, math.nan, v]
+    if kind == "negative_volume":
+        return [t, o, h, low, c, -v]
+    if kind == "zero_open":
+        return [t, 0.0, h, low, c, v]
+    raise ValueError(kind)

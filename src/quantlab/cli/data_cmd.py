@@ -60,16 +60,20 @@ def _fetch(args: argparse.Namespace) -> int:
     symbols = _symbols(args.symbols)
     if not symbols:
         raise ParameterError("--symbols: give at least one symbol, e.g. BTC/USDT,ETH/USDT")
-    reports = fetch_ohlcv(
-        args.exchange, symbols, args.timeframe, args.since, until=args.until,
-        data_dir=args.data_dir, progress=not args.no_progress, limit=args.limit,
-        max_retries=args.max_retries,
-    )
+    if args.lock_timeout is not None and args.lock_timeout < 0:
+        raise ParameterError(f"--lock-timeout must be >= 0 seconds, not {args.lock_timeout:g}")
+    with _warnings_to_stderr():
+        reports = fetch_ohlcv(
+            args.exchange, symbols, args.timeframe, args.since, until=args.until,
+            data_dir=args.data_dir, progress=not args.no_progress, limit=args.limit,
+            max_retries=args.max_retries, on_bad="skip" if args.skip_bad else "error",
+            lock_timeout=args.lock_timeout,
+        )
     if args.json:
         print_json({"reports": [r.to_dict() for r in reports.values()]})
         return 0
     table = pd.DataFrame([r.to_dict() for r in reports.values()]).set_index("symbol")
-    print_table(_short_times(table[["new_bars", "total_bars", "start", "end", "requests", "path"]]))
+    print_table(_short_times(table[["new_bars", "total_bars", "start", "end", "missing_bars", "requests", "path"]]))
     return 0
 
 
@@ -209,6 +213,10 @@ def register(sub: Any) -> None:
     p.add_argument("--until", help="last candle open time (UTC date)")
     p.add_argument("--limit", type=int, help="candles per request (default: exchange maximum)")
     p.add_argument("--max-retries", type=int, default=5, help="retries per request (default 5)")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="skip bad candles from the exchange (quarantined to a side file) instead of stopping")
+    p.add_argument("--lock-timeout", type=float, default=None, metavar="SECONDS",
+                   help="give up if another fetch/import of the symbol runs longer (default: wait)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     common(p)
     p.set_defaults(func=_fetch)

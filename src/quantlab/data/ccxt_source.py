@@ -241,9 +241,9 @@ def _rows_to_frame(rows: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(rows[:, 1:6], index=idx.as_unit(TIME_UNIT), columns=FIELDS, dtype="float64")
 
 
-def _ts(ms: int | float) -> str:
+def _ts(ms: int | float, daily: bool = False) -> str:
     t = pd.Timestamp(int(ms), unit="ms", tz="UTC")
-    return t.strftime("%Y-%m-%d") if t == t.normalize() else t.strftime("%Y-%m-%d %H:%M")
+    return t.strftime("%Y-%m-%d") if daily and t == t.normalize() else t.strftime("%Y-%m-%d %H:%M")
 
 
 def _body_head(ex: ccxt.Exchange, limit: int = 80) -> str:
@@ -283,11 +283,34 @@ def _fetch_page(ex: ccxt.Exchange, sym: str, timeframe: str, since: int, limit: 
             f"{what}: the response is not candles ({_content_type(ex)}): {_body_head(ex)} "
             f"[{type(exc).__name__}]"
         ) from None
-    if not _looks_like_json(ex) or not isinstance(page, list):
+    if not _looks_like_json(ex) or not isinstance(page, list) or (not page and _no_list(_body_json(ex))):
         raise ExchangeError(
             f"{what}: the response is not candles ({_content_type(ex)}): {_body_head(ex)}"
         )
     return page
+
+
+def _body_json(ex: ccxt.Exchange) -> Any:
+    body = ex.last_http_response
+    if not isinstance(body, str | bytes):
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+def _no_list(obj: Any, depth: int = 3) -> bool:
+    """True for a JSON object with no list anywhere (an error or notice, not an empty page)."""
+    if not isinstance(obj, dict):
+        return False
+
+    def has_list(x: Any, d: int) -> bool:
+        if isinstance(x, list):
+            return True
+        return isinstance(x, dict) and d > 0 and any(has_list(v, d - 1) for v in x.values())
+
+    return not has_list(obj, depth)
 
 
 @dataclass
@@ -365,9 +388,9 @@ def _missing_ranges(times_ms: np.ndarray, lo: int, hi: int, tf_ms: int) -> tuple
     return int(expected), sum(r[2] for r in ranges), ranges
 
 
-def _describe_ranges(ranges: list[tuple[int, int, int]], shown: int = 3) -> str:
+def _describe_ranges(ranges: list[tuple[int, int, int]], daily: bool, shown: int = 3) -> str:
     parts = [
-        _ts(a) if n == 1 else f"{_ts(a)} to {_ts(b)} ({n} bars)"
+        _ts(a, daily) if n == 1 else f"{_ts(a, daily)} to {_ts(b, daily)} ({n} bars)"
         for a, b, n in ranges[:shown]
     ]
     more = f" and {len(ranges) - shown} more range{'s' if len(ranges) - shown > 1 else ''}" if len(ranges) > shown else ""
@@ -439,7 +462,8 @@ def fetch_ohlcv(
     data_dir : str or PathLike
         Cache root.
     progress : bool
-        Show a tqdm progress bar (and lock waits) on stderr.
+        Show a tqdm progress bar on stderr (a wait for another process's lock is always said
+        there in one line).
     limit : int, optional
         Candles per request (default: the exchange's maximum as ccxt knows it).
     max_retries : int
@@ -506,7 +530,7 @@ def fetch_ohlcv(
     reports: dict[str, FetchReport] = {}
     for sym in syms:
         path = cache_path(ex.id, sym, timeframe, data_dir)
-        with cache_lock(path, timeout=lock_timeout, on_wait=_print_wait if progress else None):
+        with cache_lock(path, timeout=lock_timeout, on_wait=_print_wait):
             try:
                 reports[sym] = _fetch_symbol(
                     ex, sym, timeframe, path, since_ms, until_ms, tf_ms, calendar, advance,
@@ -613,7 +637,7 @@ def _fetch_symbol(
         if missing:
             warnings.warn(
                 f"{ex.id} {sym} {timeframe}: {missing} of {expected} bars that had closed by the exchange "
-                f"clock ({_ts(now_ms)}) are missing: {_describe_ranges(ranges)}",
+                f"clock ({_ts(now_ms)}) are missing: {_describe_ranges(ranges, tf_ms >= 86_400_000)}",
                 DataQualityWarning, stacklevel=3,
             )
     return report
