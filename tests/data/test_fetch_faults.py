@@ -63,7 +63,8 @@ def test_bad_candle_is_refused_with_symbol_time_reason(fake_binance, tmp_path, k
     assert "\n" not in msg
     assert msg.startswith("binance sent a bad BTC/USDT 1h candle at 2024-03-03 12:00 (")
     assert reason in msg
-    assert "rerun with --skip-bad" in msg and "run again to resume" in msg
+    assert "--skip-bad (on_bad='skip') stores the good candles around it" in msg
+    assert msg.endswith(f"1000 BTC/USDT bars up to 2024-02-11T15:00:00+00:00 saved in {cache_path('binance', 'BTC/USDT', '1h', tmp_path)}")
     # the first page is stored, nothing of the bad page; the cache loads cleanly
     df = load("BTC/USDT", exchange="binance", timeframe="1h", data_dir=tmp_path)
     pd.testing.assert_frame_equal(df, expected(fake_binance, "BTC/USDT", T0, T0 + 999 * HOUR_MS))

@@ -134,3 +134,16 @@ def test_list_datasets(tmp_path):
     assert (cached["exchange"], cached["timeframe"], cached["symbol"], cached["bars"]) == ("binance", "1d", "BTC/USDT", 31)
     assert cached["end"] == pd.Timestamp("2024-01-31", tz="UTC")
     assert len(list_datasets(tmp_path / "nothing")) == 8
+
+
+def test_import_waits_for_or_refuses_a_locked_symbol(tmp_path):
+    from quantlab.data.lock import LockTimeout, cache_lock
+
+    btc = load_sample("BTC/USDT", start="2024-01-01", end="2024-01-31")
+    src = csv_of(btc, tmp_path / "btc.csv")
+    target = cache_path("local", "BTC/USDT", "1d", tmp_path / "data")
+    with cache_lock(target), pytest.raises(LockTimeout, match=r"is being written by .* after waiting 0.1 s"):
+        import_file(src, "BTC/USDT", "1d", data_dir=tmp_path / "data", lock_timeout=0.1)
+    assert not target.exists()  # the lock's folder of a refused first import is not left behind
+    import_file(src, "BTC/USDT", "1d", data_dir=tmp_path / "data", lock_timeout=0)
+    assert len(load("BTC/USDT", exchange="local", timeframe="1d", data_dir=tmp_path / "data")) == 31

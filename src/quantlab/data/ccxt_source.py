@@ -587,7 +587,7 @@ def _fetch_symbol(
                         raise DataQualityError(
                             f"{ex.id} sent a bad {sym} {timeframe} candle at {bad[0].describe()}{more}; "
                             f"refused, nothing of that page stored (quarantined in {qfile}); "
-                            "rerun with --skip-bad (on_bad='skip') to store the good candles"
+                            "--skip-bad (on_bad='skip') stores the good candles around it"
                         )
                     skipped.extend(bad)
                 rows = checked.rows
@@ -612,7 +612,8 @@ def _fetch_symbol(
         stored = cache_times(path)
         saved = len(stored)
         upto = "" if not saved else f" up to {stored[-1].isoformat()}"
-        raise type(exc)(f"{exc}; {saved} {sym} bars{upto} saved in {path}; run again to resume") from None
+        hint = "" if isinstance(exc, DataQualityError) else "; run again to resume"
+        raise type(exc)(f"{exc}; {saved} {sym} bars{upto} saved in {path}{hint}") from None
     finally:
         bar.close()
 

@@ -10,6 +10,7 @@ always see whole files.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import time
@@ -77,11 +78,13 @@ class DatasetLock:
         self.on_wait = on_wait
         self.poll = poll
         self._fds: list[int] = []
+        self._created = False
 
     def _open(self) -> int:
         try:
             if not self.path.exists():
                 self.path.mkdir(parents=True, exist_ok=True)
+                self._created = True
             return os.open(self.path, os.O_RDONLY)
         except FileNotFoundError:
             return -1  # replaced between exists() and open(): try again
@@ -140,8 +143,11 @@ class DatasetLock:
         self._fds.append(fd)
 
     def release(self) -> None:
-        """Drop the lock (idempotent)."""
+        """Drop the lock (idempotent); a folder it created and nobody filled is removed."""
         _HELD.pop(str(self.path.resolve()), None)
+        if self._fds and self._created:
+            with contextlib.suppress(OSError):
+                self.path.rmdir()  # only succeeds when empty
         while self._fds:
             os.close(self._fds.pop())
 
