@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import ccxt
+import pandas as pd
 from aiohttp import web
 
 _BINANCE = ccxt.binance  # captured so tests may monkeypatch ccxt.binance to build this one
@@ -25,6 +26,7 @@ INTERVAL_MS = {
     "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000,
     "1h": HOUR_MS, "2h": 2 * HOUR_MS, "4h": 4 * HOUR_MS, "6h": 6 * HOUR_MS, "8h": 8 * HOUR_MS,
     "12h": 12 * HOUR_MS, "1d": DAY_MS, "3d": 3 * DAY_MS, "1w": 7 * DAY_MS,
+    "1M": 30 * DAY_MS,  # served as calendar months (open on the 1st, 00:00 UTC)
 }
 T0 = 1_704_067_200_000  # 2024-01-01T00:00:00Z
 
@@ -230,7 +232,18 @@ class FakeBinance:
             )
         step = INTERVAL_MS[interval]
         last_open = min(int(q.get("endTime", self.now_ms)), self.now_ms) // step * step
-        if "startTime" in q:
+        if interval == "1M":  # calendar months, as Binance serves them
+            first = max(int(q.get("startTime", 0)), self.listed_ms[symbol])
+            t0 = pd.Timestamp(first, unit="ms", tz="UTC")
+            month = t0.normalize().replace(day=1)
+            if month < t0:
+                month += pd.DateOffset(months=1)
+            end = min(int(q.get("endTime", self.now_ms)), self.now_ms)
+            opens = []
+            while (t := int(month.value // 1_000_000)) <= end and len(opens) < limit:
+                opens.append(t)
+                month += pd.DateOffset(months=1)
+        elif "startTime" in q:
             first = max(int(q["startTime"]), self.listed_ms[symbol])
             first = -(-first // step) * step
             opens = list(range(first, last_open + 1, step))[:limit]

@@ -278,3 +278,15 @@ def test_lock_timeout_refuses_with_a_clear_message(fake_binance, tmp_path):
     assert str(info.value).startswith(f"{path} is being written by ")
     assert "after waiting 0.2 s; try again when it has finished" in str(info.value)
     assert fake_binance.klines_requests() == []
+
+
+def test_monthly_candle_is_stored_only_after_its_month_ended(fake_binance, tmp_path):
+    # "now" is 2024-03-31 12:00: March opened 30.5 days ago (more than ccxt's nominal 30-day
+    # month) but still has half a day to go, so only January and February are closed
+    fake_binance.now_ms = int(pd.Timestamp("2024-03-31 12:00", tz="UTC").value // 1_000_000)
+    rep = fetch(fake_binance, tmp_path, timeframe="1M")
+    assert [t.strftime("%Y-%m") for t in stored(tmp_path, timeframe="1M").index] == ["2024-01", "2024-02"]
+    assert rep.new_bars == 2
+    fake_binance.now_ms = int(pd.Timestamp("2024-04-01 00:00", tz="UTC").value // 1_000_000)
+    rep = fetch(fake_binance, tmp_path, since=None, timeframe="1M")
+    assert rep.new_bars == 1 and rep.end == pd.Timestamp("2024-03-01", tz="UTC")

@@ -313,6 +313,14 @@ def _no_list(obj: Any, depth: int = 3) -> bool:
     return not has_list(obj, depth)
 
 
+def _calendar_end_ms(opens_ms: np.ndarray, timeframe: str) -> np.ndarray:
+    """End (= next open) of calendar candles: ``1M`` candles end on the 1st of the next month."""
+    n, unit = int(timeframe[:-1] or 1), timeframe[-1]
+    offset = pd.DateOffset(months=n) if unit == "M" else pd.DateOffset(years=n)
+    opens = pd.DatetimeIndex(pd.to_datetime(opens_ms.astype("int64"), unit="ms", utc=True))
+    return ((opens + offset).as_unit("ms").asi8).astype("float64")
+
+
 @dataclass
 class _Run:
     """Open times ``first..last`` (inclusive, ms) to fetch; ``stop_at`` ends it early."""
@@ -593,6 +601,8 @@ def _fetch_symbol(
                 rows = checked.rows
                 ts = rows[:, 0]
                 keep = (ts >= cursor) & (ts <= run.last)
+                if calendar and len(ts):  # months differ in length: closed when the next one began
+                    keep &= _calendar_end_ms(ts, timeframe) <= now_ms
                 if run.stop_at is not None:
                     keep &= ts < run.stop_at
                 new = rows[keep]
