@@ -28,7 +28,13 @@ import pandas as pd
 
 from quantlab.data import cache_path, load
 from quantlab.data.lock import cache_lock
-from quantlab.data.store import append_ohlcv, cache_times, partition_files, write_dataset, write_ohlcv
+from quantlab.data.store import (
+    append_ohlcv,
+    cache_times,
+    partition_files,
+    write_dataset,
+    write_ohlcv,
+)
 
 
 def minute_bars(start: str, n: int, seed: int = 1) -> pd.DataFrame:

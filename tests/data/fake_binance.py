@@ -101,7 +101,8 @@ class FakeBinance:
       ``"negative_close"``, ``"nan_close"``, ``"negative_volume"``, ``"zero_open"``;
     * ``holes``: open times the exchange has no candle for (an outage);
     * ``page_cap``: at most this many candles per page, whatever ``limit`` asks (partial pages);
-    * ``delay``: seconds every klines answer takes (a slow server).
+    * ``delay``: seconds every klines answer takes (a slow server);
+    * ``hold``: while True, klines answers wait (to keep a client inside its fetch).
     """
 
     now_ms: int = T0 + 2_500 * HOUR_MS + 30 * 60_000
@@ -112,6 +113,7 @@ class FakeBinance:
     page_cap: int | None = None
     delay: float = 0.0
     slow_seconds: float = 3.0
+    hold: bool = False  # while True, klines requests wait (a test holds a client mid-fetch)
     requests: list[Request] = field(default_factory=list)
     port: int = 0
 
@@ -214,6 +216,8 @@ class FakeBinance:
             failure = None
         if self.delay:
             await asyncio.sleep(self.delay)
+        while self.hold:
+            await asyncio.sleep(0.01)
         if failure == 429:
             return web.json_response({"code": -1003, "msg": "Too many requests."}, status=429)
         if failure is not None:

@@ -11,6 +11,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -48,20 +49,26 @@ def expected(server: FakeBinance, start_ms: int, end_ms: int, interval: str) -> 
 
 
 def test_two_concurrent_fetches_queue_and_keep_both_ranges(fake_binance, tmp_path):
-    fake_binance.delay = 0.8  # every page takes a while: A holds the lock for ~4 s
     common = ["--symbols", "BTC/USDT", "--timeframe", "1h", "--limit", "100", "--data-dir", str(tmp_path),
               "--no-progress"]
+    fake_binance.hold = True  # A's first page waits: A stays inside its locked section
     a = spawn(fake_binance, *common, "--since", "2024-01-01", "--until", "2024-01-20 23:00")
-    wait_for_requests(fake_binance, 1)  # A is inside its locked section
+    wait_for_requests(fake_binance, 1)
     b = spawn(fake_binance, *common, "--since", "2024-01-15", "--until", "2024-02-10 23:00")
-    out_a, err_a = a.communicate(timeout=120)
-    out_b, err_b = b.communicate(timeout=120)
+    first_line: list[str] = []
+    reader = threading.Thread(target=lambda: first_line.append(b.stderr.readline()), daemon=True)
+    reader.start()
+    reader.join(60)
+    assert first_line and first_line[0].startswith(f"quantlab: waiting for pid {a.pid}, which is writing "), first_line
+    assert len(fake_binance.klines_requests()) == 1  # B asked for nothing while A held the lock
+    fake_binance.hold = False
+    _, err_a = a.communicate(timeout=120)
+    _, err_b = b.communicate(timeout=120)
     assert a.returncode == 0, err_a
     assert b.returncode == 0, err_b
-    assert f"quantlab: waiting for pid {a.pid}, which is writing " in err_b
     df = read_cache(cache_path("binance", "BTC/USDT", "1h", tmp_path))
     pd.testing.assert_frame_equal(df, expected(fake_binance, T0, T0 + (41 * 24 - 1) * HOUR_MS, "1h"))
-    # B started after A's range was stored: it asked only for what was missing
+    # B ran after A's range was stored: it asked only for what was missing
     starts = [int(r.query["startTime"]) for r in fake_binance.klines_requests()]
     assert starts[:5] == [T0 + k * 100 * HOUR_MS for k in range(5)]  # A: 2024-01-01 .. 01-20 23:00
     assert starts[5] == T0 + 20 * 24 * HOUR_MS  # B: from 2024-01-21 00:00, after A's last bar
@@ -87,7 +94,7 @@ def test_fetch_killed_at_random_points_leaves_a_loadable_cache(fake_binance, tmp
             want = expected(fake_binance, T0, T0 + (40 * 1440 - 1) * MIN_MS, "1m")
             pd.testing.assert_frame_equal(df, want.loc[df.index])  # every stored bar is right
     proc = spawn(fake_binance, *args)
-    out, err = proc.communicate(timeout=300)
+    _out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     assert "warning" not in err
     pd.testing.assert_frame_equal(read_cache(path), expected(fake_binance, T0, T0 + (40 * 1440 - 1) * MIN_MS, "1m"))
@@ -102,12 +109,12 @@ def test_cli_bad_candle_exits_1_then_skip_bad_stores_the_rest(fake_binance, tmp_
     args = ["--symbols", "BTC/USDT", "--timeframe", "1h", "--since", "2024-01-01", "--data-dir", str(tmp_path),
             "--no-progress"]
     proc = spawn(fake_binance, *args)
-    out, err = proc.communicate(timeout=120)
+    _out, err = proc.communicate(timeout=120)
     assert proc.returncode == 1
     assert err.count("\n") == 1 and "Traceback" not in err
     assert err.startswith("quantlab: error: binance sent a bad BTC/USDT 1h candle at 2024-01-01 10:00 (high ")
     proc = spawn(fake_binance, *args, "--skip-bad")
-    out, err = proc.communicate(timeout=120)
+    _out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     lines = err.strip().splitlines()
     assert lines[0].startswith("quantlab: warning: binance BTC/USDT 1h: skipped 1 bad candle (first: 2024-01-01 10:00")
