@@ -51,6 +51,7 @@ from quantlab.portfolio.holdings import read_holdings
 from quantlab.portfolio.lots import (
     REALIZED_COLUMNS,
     as_lots,
+    check_lot_dates,
     check_method,
     consume_lots,
     harvest_candidates,
@@ -233,10 +234,17 @@ def _as_map(obj: Any, name: str) -> dict[str, Any]:
     else:
         raise ParameterError(f"{name} must be a Series or mapping symbol -> number")
     out: dict[str, Any] = {}
+    first: dict[str, Any] = {}
     for key, value in items:
-        sym = normalize_symbol(str(key))
+        try:
+            sym = normalize_symbol(key) if isinstance(key, str) else None
+        except ParameterError:
+            sym = None
+        if sym is None:
+            raise ParameterError(f"{name}: key {key!r} is not a symbol like BTC/USDT")
         if sym in out:
-            raise ParameterError(f"{name} lists {sym} twice")
+            raise ParameterError(f"{name} lists {sym} twice ({first[sym]!r} and {key!r})")
+        first[sym] = key
         out[sym] = value
     return out
 
@@ -600,6 +608,8 @@ def plan_rebalance(
     except (TypeError, ValueError):
         raise ParameterError(f"as_of={as_of!r} is not a date") from None
     as_of_ts = as_of_ts.tz_localize("UTC") if as_of_ts.tzinfo is None else as_of_ts.tz_convert("UTC")
+    if lot_df is not None:
+        check_lot_dates(lot_df, as_of_ts, name="holdings" if lots is None else "lots")
     model = as_cost_model(costs)
 
     universe = list(target_map)
