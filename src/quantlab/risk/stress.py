@@ -757,6 +757,8 @@ def stress_test(
         universe = KeyMatcher(sample_symbols())
     else:
         user_frame = _close_frame(prices_or_returns)
+        if from_returns:
+            check_not_prices(user_frame, "prices_or_returns")
         cols = list(user_frame.columns)
         universe = KeyMatcher(cols)
         if isinstance(weights, Mapping | pd.Series):
