@@ -106,9 +106,16 @@ def as_lots(lots: Any, *, name: str = "lots") -> pd.DataFrame:
             f"{name} row {i} ({out['symbol'][i]}): unit_cost {c[i]!r} must be >= 0"
         )
     try:
-        acquired = pd.to_datetime(out["acquired"], utc=True)
-    except (TypeError, ValueError) as exc:
-        raise ParameterError(f"{name} column acquired has a bad date: {exc}") from None
+        acquired = pd.to_datetime(out["acquired"], utc=True, format="ISO8601")
+    except (TypeError, ValueError):
+        parsed = []
+        for i, value in enumerate(out["acquired"]):
+            try:
+                parsed.append(_timestamp(value, "acquired") if not pd.isna(value) else pd.NaT)
+            except ParameterError:
+                raise ParameterError(f"{name} row {i} ({out['symbol'][i]}): acquired {value!r} "
+                                     "is not a date") from None
+        acquired = pd.Series(pd.DatetimeIndex(parsed), index=out.index)
     if acquired.isna().any():
         i = int(np.argmax(acquired.isna().to_numpy()))
         raise ParameterError(f"{name} row {i} ({out['symbol'][i]}): acquired date is missing")
