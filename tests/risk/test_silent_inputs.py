@@ -250,3 +250,14 @@ def test_stress_weight_keys_normalized(closes: pd.DataFrame) -> None:
         stress_test({"BTC/USDT": 0.5, "btc_usdt": 0.5}, scenarios="covid_crash")
     with pytest.raises(ParameterError, match="weights: key 'bitcoin' is not a symbol"):
         stress_test({"bitcoin": 1.0}, scenarios="covid_crash")
+
+
+@pytest.mark.parametrize(("call", "text"), [
+    (lambda r: stress_test({"BTC/USDT": 1.0}, scenarios="btc_minus_30", value=True), "value=True"),
+    (lambda r: stressed_var(r, [0.5, 0.5], vol_multiplier=True), "vol_multiplier=True"),
+    (lambda r: worst_case_ellipsoid([0.5, 0.5], r, probability=True), "probability=True"),
+    (lambda r: optimize(r, "max_sharpe", risk_free=True), "risk_free=True"),
+])
+def test_booleans_refused_across_risk_options(rets: pd.DataFrame, call: Any, text: str) -> None:
+    with pytest.raises(ParameterError, match=f"^{text}"):
+        call(rets)

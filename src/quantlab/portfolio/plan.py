@@ -215,6 +215,9 @@ class RebalancePlan:
 
 
 def _float(value: Any) -> float:
+    """``float(value)``, NaN for non-numbers (booleans included: True is not 1 here)."""
+    if isinstance(value, bool | np.bool_):
+        return float("nan")
     try:
         return float(value)
     except (TypeError, ValueError):
@@ -595,6 +598,8 @@ def plan_rebalance(
         raise ParameterError(f"band_mode={band_mode!r} must be 'edge' or 'target'")
     lot_method = check_method(lot_method)
     try:
+        if isinstance(long_term_days, bool):
+            raise TypeError(long_term_days)
         ltd = int(long_term_days)
     except (TypeError, ValueError):
         raise ParameterError(f"long_term_days={long_term_days!r} must be a whole number") from None

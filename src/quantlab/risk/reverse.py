@@ -59,6 +59,8 @@ __all__ = [
 def check_loss_limit(loss_limit: Any) -> float:
     """A loss limit as a positive fraction in (0, 1] (0.2 = lose 20 % of portfolio value)."""
     try:
+        if isinstance(loss_limit, bool | np.bool_):
+            raise TypeError(loss_limit)
         v = float(loss_limit)
     except (TypeError, ValueError):
         raise ParameterError(f"loss_limit={loss_limit!r} must be a number in (0, 1]") from None

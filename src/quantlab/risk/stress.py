@@ -430,6 +430,8 @@ def _check_value(value: Any) -> float | None:
     if value is None:
         return None
     try:
+        if isinstance(value, bool | np.bool_):
+            raise TypeError(value)
         v = float(value)
     except (TypeError, ValueError):
         raise ParameterError(f"value={value!r} must be a positive number (portfolio value)") from None
@@ -1074,6 +1076,8 @@ def stressed_var(
     horizon = check_horizon(horizon)
     value = _check_value(value)
     try:
+        if isinstance(vol_multiplier, bool | np.bool_):
+            raise TypeError(vol_multiplier)
         k = float(vol_multiplier)
     except (TypeError, ValueError):
         raise ParameterError(f"vol_multiplier={vol_multiplier!r} must be a positive number") from None
