@@ -41,17 +41,21 @@ def one_line(err: str) -> str:
      "--risk only applies with --sizing risk_per_trade (--sizing is all_in)"),
     (["--target-vol", "0.3", "--sizing", "fixed_fraction"],
      "--target-vol only applies with --sizing vol_target (--sizing is fixed_fraction)"),
-    (["--log"], "--log only applies to the --html report's chart; add --html OUT"),
 ])
 @pytest.mark.parametrize("command", ["backtest", "sweep"])
 def test_backtest_option_pairs(capsys: pytest.CaptureFixture[str], command: str,
                                argv: list[str], text: str) -> None:
     extra = ["--grid", "fast=5,10", "--no-progress"] if command == "sweep" else []
-    if command == "sweep" and argv == ["--log"]:
-        pytest.skip("sweep has no --log")
     code, out, err = run(capsys, command, "--strategy", "sma_cross", *extra, *argv)
     assert code == 2 and out == ""
     assert one_line(err) == f"quantlab: error: {text}"
+
+
+def test_log_needs_html(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "backtest", "--strategy", "sma_cross", "--log")
+    assert code == 2
+    assert one_line(err) == ("quantlab: error: --log only applies to the --html report's chart; "
+                             "add --html OUT")
 
 
 def test_target_vol_of_overlay_points_to_param(capsys: pytest.CaptureFixture[str]) -> None:
