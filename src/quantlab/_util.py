@@ -11,9 +11,51 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from quantlab.errors import DataError
+from quantlab.errors import DataError, ParameterError
 
-__all__ = ["format_stat", "to_jsonable", "write_text_atomic"]
+__all__ = ["check_number", "format_stat", "to_jsonable", "write_text_atomic"]
+
+
+def check_number(value: Any, name: str, *, integer: bool = False, allow_none: bool = False
+                 ) -> Any:
+    """A real number given as an option: refuse booleans, strings and other non-numbers.
+
+    ``True`` is an ``int`` to Python but never a sensible fee, level or window, so it is
+    refused instead of silently becoming 1.
+
+    Parameters
+    ----------
+    value : Any
+        The value to check.
+    name : str
+        Argument name used in the error message (``fees_bps``, ``level``...).
+    integer : bool
+        Require a whole number (``3`` or ``3.0``); the result is then an ``int``.
+    allow_none : bool
+        Let ``None`` through unchanged.
+
+    Returns
+    -------
+    float or int or None
+        ``float(value)`` (``int`` with ``integer=True``). Finiteness and ranges are left to the
+        caller.
+
+    Raises
+    ------
+    ParameterError
+        ``value`` is a bool, a string or not a real number (the message names ``name``).
+    """
+    if value is None and allow_none:
+        return None
+    kind = "a whole number" if integer else "a number"
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.integer
+                                                                 | np.floating):
+        raise ParameterError(f"{name}={value!r} must be {kind}, not {type(value).__name__}")
+    if integer:
+        if isinstance(value, float | np.floating) and not float(value).is_integer():
+            raise ParameterError(f"{name}={value!r} must be {kind}")
+        return int(value)
+    return float(value)
 
 
 def to_jsonable(obj: Any) -> Any:

@@ -98,7 +98,7 @@ def test_ledoit_wolf_on_sample_in_unit_interval(returns: pd.DataFrame) -> None:
 
 
 def test_ledoit_wolf_two_assets_target_equals_sample() -> None:
-    x = np.random.default_rng(1).normal(size=(30, 2))
+    x = 0.03 * np.random.default_rng(1).normal(size=(30, 2))  # plausible daily returns
     cov, delta = ledoit_wolf(x)
     assert delta == 1.0
     np.testing.assert_allclose(cov.to_numpy(), np.cov(x, rowvar=False, ddof=0), rtol=1e-12)

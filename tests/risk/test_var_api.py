@@ -151,7 +151,7 @@ def test_var_monotone_in_level(x, lo, gap):
 
 
 @settings(max_examples=40, deadline=None)
-@given(x=samples, c=st.floats(0.01, 50.0), level=st.floats(0.8, 0.995))
+@given(x=samples, c=st.floats(0.01, 2.0), level=st.floats(0.8, 0.995))  # c*x stays >= -100 %
 def test_positive_homogeneity(x, c, level):
     x = np.asarray(x)
     for method in ("historical", "parametric", "cornish_fisher", "age_weighted"):

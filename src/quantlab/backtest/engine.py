@@ -18,6 +18,7 @@ resolves the signals into orders (both numba-cached on disk); everything else us
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,7 +86,7 @@ def prepare_data(data: pd.DataFrame, symbol: str | None = None) -> PreparedData:
     missing = [f for f in FIELDS if f not in present]
     if missing:
         raise DataError(f"data is missing column(s) {', '.join(missing)}")
-    arrays = {f: data[f].astype("float64") for f in FIELDS}
+    arrays = {f: _numeric(data[f], f) for f in FIELDS}
     close = arrays["close"]
     if panel:
         symbols = tuple(str(s) for s in close.columns)
@@ -101,6 +102,27 @@ def prepare_data(data: pd.DataFrame, symbol: str | None = None) -> PreparedData:
     ppy = periods_per_year(data.index)
     return PreparedData(data, arrays["open"], arrays["high"], arrays["low"], close,
                         symbols, ppy, 365.0 / ppy)
+
+
+def _numeric(values: pd.Series | pd.DataFrame, field: str) -> pd.Series | pd.DataFrame:
+    """``values`` as float64; a non-numeric cell raises a DataError naming column and time."""
+    frame = values.to_frame() if isinstance(values, pd.Series) else values
+    for col in frame.columns:
+        column = frame[col]
+        if column.dtype == bool:
+            raise DataError(f"column {field}{'' if isinstance(values, pd.Series) else f' of {col}'} "
+                            "holds booleans, not prices")
+        try:
+            column.astype("float64")
+        except (TypeError, ValueError):
+            coerced = pd.to_numeric(column, errors="coerce")
+            bad = coerced.isna() & column.notna()
+            pos = int(np.argmax(bad.to_numpy())) if bad.any() else 0
+            where = f"{field}" if isinstance(values, pd.Series) else f"{field} of {col}"
+            raise DataError(
+                f"column {where} is not numeric: row {pos} ({column.index[pos]}) holds "
+                f"{column.iloc[pos]!r}") from None
+    return values.astype("float64")
 
 
 def slice_period(data: pd.DataFrame, start: Any = None, end: Any = None) -> pd.DataFrame:
@@ -129,7 +151,16 @@ def slice_period(data: pd.DataFrame, start: Any = None, end: Any = None) -> pd.D
 
 def resolve_strategy(strategy: Any, params: dict[str, Any] | None = None) -> Strategy:
     """Accept a Strategy instance, class, or registry name/path and return an instance."""
-    params = params or {}
+    if params is None:
+        params = {}
+    if not isinstance(params, Mapping):
+        raise ParameterError(
+            f"params must be a dict of parameter name -> value (e.g. {{'fast': 10}}), "
+            f"got {type(params).__name__} {params!r}")
+    params = dict(params)
+    bad_keys = [k for k in params if not isinstance(k, str)]
+    if bad_keys:
+        raise ParameterError(f"params keys must be parameter names (str), got {bad_keys[0]!r}")
     if isinstance(strategy, Strategy):
         return strategy.with_params(**params) if params else strategy
     if isinstance(strategy, str):
@@ -157,6 +188,10 @@ def _realized_vol_fraction(close: pd.Series | pd.DataFrame, opts: BacktestOption
 def _entry_size(sig: Signals, pdata: PreparedData, opts: BacktestOptions) -> tuple[Any, Any]:
     """(size, size_type) for vectorbt's from_signals under the chosen sizing."""
     if sig.size is not None:
+        if opts.sizing != "all_in":
+            raise ParameterError(
+                f"the strategy sizes its own entries (Signals.size, e.g. a +vol_target overlay); "
+                f"sizing={opts.sizing!r} would be ignored: leave sizing='all_in'")
         size = sig.size.astype(float)
         if (size > 1.0 + 1e-12).to_numpy().any():
             raise StrategyError(
@@ -390,8 +425,14 @@ def backtest(
     """
     from quantlab.backtest.result import BacktestResult
 
-    opts = BacktestOptions.from_kwargs(**options)
     strat = resolve_strategy(strategy, params)
+    shadowed = sorted(set(options) & set(strat.params))
+    if shadowed:
+        name = shadowed[0]
+        raise ParameterError(
+            f"{name} is a parameter of {strat.label()}, not a backtest option here: pass "
+            f"params={{{name!r}: {options[name]!r}}}")
+    opts = BacktestOptions.from_kwargs(**options)
     full = prepare_data(data, symbol)
     if strat.multi_asset and not full.is_panel:
         raise ParameterError(f"{strat.label()} needs several symbols (a panel), got one asset")

@@ -6,6 +6,7 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
+from quantlab._util import check_number
 from quantlab.errors import ParameterError
 
 __all__ = ["BacktestOptions"]
@@ -20,6 +21,17 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "direction": ("long_only", "long_short"),
     "sizing": ("all_in", "fixed_fraction", "risk_per_trade", "vol_target"),
     "allocation": ("sleeves", "shared"),
+}
+
+#: Options that only mean something with one sizing mode, and their defaults there.
+_SIZING_OPTIONS: dict[str, str] = {
+    "fraction": "fixed_fraction",
+    "risk": "risk_per_trade",
+    "target_vol": "vol_target",
+    "vol_lookback": "vol_target",
+}
+_SIZING_DEFAULTS: dict[str, float | int] = {
+    "fraction": 1.0, "risk": 0.01, "target_vol": 0.5, "vol_lookback": 30,
 }
 
 
@@ -46,10 +58,13 @@ class BacktestOptions:
         loses ``risk`` of available cash (fraction = risk / stop_loss, capped at 1).
         ``vol_target``: fraction = target_vol / realized volatility (capped at 1); the size is 0
         (no entry) while the volatility is unknown, i.e. during the first ``vol_lookback`` bars.
-    fraction, risk : float
-        Parameters of ``fixed_fraction`` and ``risk_per_trade`` sizing.
-    target_vol, vol_lookback : float, int
-        Annualized volatility target and its lookback (bars) for ``vol_target`` sizing.
+    fraction, risk : float, optional
+        Parameters of ``fixed_fraction`` (default 1.0) and ``risk_per_trade`` (default 0.01)
+        sizing. Giving one with another sizing is an error (it would be ignored); they are
+        ``None`` when their sizing is not used.
+    target_vol, vol_lookback : float, int, optional
+        Annualized volatility target (default 0.5) and its lookback in bars (default 30) for
+        ``vol_target`` sizing; likewise refused with another sizing.
     stop_loss, take_profit : float, optional
         Stop distances as fractions of the fill price (0.05 = 5 %).
     trailing_stop : float, optional
@@ -66,10 +81,10 @@ class BacktestOptions:
     fill: Fill = "next_open"
     direction: Direction = "long_only"
     sizing: Sizing = "all_in"
-    fraction: float = 1.0
-    risk: float = 0.01
-    target_vol: float = 0.5
-    vol_lookback: int = 30
+    fraction: float | None = None
+    risk: float | None = None
+    target_vol: float | None = None
+    vol_lookback: int | None = None
     stop_loss: float | None = None
     take_profit: float | None = None
     trailing_stop: float | None = None
@@ -80,14 +95,32 @@ class BacktestOptions:
             value = getattr(self, name)
             if value not in choices:
                 raise ParameterError(f"{name}={value!r} must be one of {', '.join(choices)}")
+        for name, sizing in _SIZING_OPTIONS.items():
+            value = getattr(self, name)
+            if value is not None and self.sizing != sizing:
+                raise ParameterError(
+                    f"{name}={value!r} only applies with sizing={sizing!r} "
+                    f"(sizing={self.sizing!r}); drop it or set sizing={sizing!r}")
+            if value is None and self.sizing == sizing:
+                object.__setattr__(self, name, _SIZING_DEFAULTS[name])
+        for f in fields(self):
+            if f.name in _CHOICES or f.name == "vol_lookback":
+                continue
+            value = getattr(self, f.name)
+            check_number(value, f.name, allow_none=True)
         self._positive("init_cash")
         self._range("fees_bps", 0.0, 10_000.0)
         self._range("slippage_bps", 0.0, 10_000.0)
-        self._range("fraction", 0.0, 1.0, open_low=True)
-        self._range("risk", 0.0, 1.0, open_low=True)
-        self._positive("target_vol")
-        if int(self.vol_lookback) != self.vol_lookback or self.vol_lookback < 2:
-            raise ParameterError(f"vol_lookback={self.vol_lookback!r} must be an integer >= 2")
+        if self.sizing == "fixed_fraction":
+            self._range("fraction", 0.0, 1.0, open_low=True)
+        if self.sizing == "risk_per_trade":
+            self._range("risk", 0.0, 1.0, open_low=True)
+        if self.sizing == "vol_target":
+            self._positive("target_vol")
+            lookback = check_number(self.vol_lookback, "vol_lookback", integer=True)
+            if lookback < 2:
+                raise ParameterError(f"vol_lookback={self.vol_lookback!r} must be an integer >= 2")
+            object.__setattr__(self, "vol_lookback", lookback)
         for name in ("stop_loss", "trailing_stop"):
             if getattr(self, name) is not None:
                 self._range(name, 0.0, 1.0, open_low=True, open_high=True)

@@ -28,7 +28,7 @@ from quantlab.backtest.engine import (
 )
 from quantlab.backtest.options import BacktestOptions
 from quantlab.errors import ParameterError
-from quantlab.strategies.base import Signals, Strategy, TargetWeights
+from quantlab.strategies.base import Signals, Strategy, TargetWeights, strategy_errors
 
 __all__ = ["SweepResult", "sweep"]
 
@@ -194,7 +194,11 @@ def sweep(
         for lo in range(0, len(runs), int(chunk_size)):
             chunk = runs[lo:lo + int(chunk_size)]
             keys = list(range(len(chunk)))
-            batch = None if pdata.is_panel else cls.batch_signals(full.bars, chunk)
+            if pdata.is_panel:
+                batch = None
+            else:
+                with strategy_errors(cls.label(), "batch_signals()"):
+                    batch = cls.batch_signals(full.bars, chunk)
             outs = [] if batch is not None else [s.run(full.bars)[rows] for s in chunk]
             tiled = _tile(pdata, keys)
             group = "run" if pdata.is_panel else None

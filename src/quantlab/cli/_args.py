@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+from quantlab.data.symbols import normalize_symbol
 from quantlab.errors import ParameterError
 
 __all__ = ["parse_symbols"]
 
 
-def parse_symbols(text: str | None, *, required: bool = True) -> list[str]:
-    """``"btc/usdt, ETH/USDT"`` -> ``["BTC/USDT", "ETH/USDT"]``; empty or repeated symbols are errors."""
-    syms = [s.strip().upper() for s in (text or "").split(",") if s.strip()]
-    if required and not syms:
-        raise ParameterError("--symbols is empty")
-    if len(set(syms)) != len(syms):
-        raise ParameterError("--symbols lists a symbol twice")
+def parse_symbols(text: str | None, *, required: bool = True, flag: str = "--symbols"
+                  ) -> list[str]:
+    """``"btc/usdt, ETH_USDT"`` -> ``["BTC/USDT", "ETH/USDT"]``.
+
+    Empty lists (when ``required``), items that are not symbols and symbols given twice (in any
+    spelling) are errors naming ``flag``.
+    """
+    raw = [s.strip() for s in (text or "").split(",") if s.strip()]
+    if required and not raw:
+        raise ParameterError(f"{flag} is empty")
+    syms: list[str] = []
+    for item in raw:
+        try:
+            sym = normalize_symbol(item)
+        except ParameterError:
+            raise ParameterError(f"{flag}: {item!r} is not a symbol like BTC/USDT") from None
+        if sym in syms:
+            raise ParameterError(f"{flag} lists {sym} twice")
+        syms.append(sym)
     return syms

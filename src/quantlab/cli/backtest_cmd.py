@@ -107,14 +107,39 @@ def _add_option_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--direction", choices=["long_only", "long_short"], default="long_only")
     g.add_argument("--sizing", choices=["all_in", "fixed_fraction", "risk_per_trade", "vol_target"],
                    default="all_in")
-    g.add_argument("--fraction", type=float, default=1.0, help="fixed_fraction sizing: share of cash")
-    g.add_argument("--risk", type=float, default=0.01, help="risk_per_trade sizing: share of cash at risk")
-    g.add_argument("--target-vol", type=float, default=0.5, help="vol_target sizing: annualized target")
+    g.add_argument("--fraction", type=float, default=None,
+                   help="fixed_fraction sizing only: share of cash (default 1)")
+    g.add_argument("--risk", type=float, default=None,
+                   help="risk_per_trade sizing only: share of cash at risk (default 0.01)")
+    g.add_argument("--target-vol", type=float, default=None,
+                   help="vol_target sizing only: annualized target (default 0.5)")
     g.add_argument("--stop-loss", type=float, default=None, help="stop-loss distance (0.05 = 5%%)")
     g.add_argument("--take-profit", type=float, default=None, help="take-profit distance")
     g.add_argument("--trailing-stop", type=float, default=None, help="trailing-stop distance")
     g.add_argument("--allocation", choices=["sleeves", "shared"], default="sleeves",
                    help="multi-asset signal strategies: equal sleeves (default) or one cash pool")
+
+
+#: CLI flag of each backtest option that only applies with one ``--sizing``.
+_SIZING_FLAGS = {"fraction": ("--fraction", "fixed_fraction"), "risk": ("--risk", "risk_per_trade"),
+                 "target_vol": ("--target-vol", "vol_target")}
+
+
+def _check_option_pairs(args: argparse.Namespace, cls: Any) -> None:
+    """Refuse options that mean nothing without another one (they would be silently ignored)."""
+    for name, (flag, sizing) in _SIZING_FLAGS.items():
+        value = getattr(args, name)
+        if value is None:
+            continue
+        if name in cls.params:
+            raise ParameterError(
+                f"{flag} is the backtester's {sizing} sizing option, but {cls.label()} has its "
+                f"own {name} parameter: use --param {name}={value:g}")
+        if args.sizing != sizing:
+            raise ParameterError(f"{flag} only applies with --sizing {sizing} "
+                                 f"(--sizing is {args.sizing})")
+    if args.html is None and getattr(args, "log", False):
+        raise ParameterError("--log only applies to the --html report's chart; add --html OUT")
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
@@ -138,6 +163,7 @@ def run_backtest(args: argparse.Namespace) -> int:
     from quantlab.backtest import backtest
 
     cls = _strategy_class(args.strategy)
+    _check_option_pairs(args, cls)
     strategy = cls(**parse_params(args.param))
     bars = load_bars(args)
     result = backtest(strategy, bars, start=args.start, end=args.end, **_options(args))
@@ -163,6 +189,7 @@ def run_sweep(args: argparse.Namespace) -> int:
     from quantlab.backtest import sweep
 
     cls = _strategy_class(args.strategy)
+    _check_option_pairs(args, cls)
     grid = parse_grid(args.grid)
     if not grid:
         raise ParameterError("give at least one --grid NAME=START:STOP")

@@ -15,6 +15,34 @@ from quantlab.errors import ParameterError
 __all__ = ["register"]
 
 
+def _fixed_weights(spec: str, n: int) -> list[float] | None:
+    """``--target 0.6,0.4`` -> numbers (one per symbol); None for an optimizer name."""
+    from quantlab.portfolio import METHODS
+
+    if spec in METHODS:
+        return None
+    try:
+        values = [float(v) for v in spec.split(",")]
+    except ValueError:
+        raise ParameterError(
+            f"--target {spec!r} must be a method ({', '.join(METHODS)}) or comma-separated weights"
+        ) from None
+    if len(values) != n:
+        raise ParameterError(f"--target has {len(values)} weights for {n} symbols")
+    return values
+
+
+def _check_estimation_options(args: argparse.Namespace, fixed: bool) -> None:
+    """--lookback and --cov only shape an optimizer's estimate; refuse them with fixed weights."""
+    if fixed:
+        for flag, value in (("--lookback", args.lookback), ("--cov", args.cov)):
+            if value is not None:
+                raise ParameterError(f"{flag} only applies when --target is an optimizer "
+                                     f"(--target {args.target} is fixed weights)")
+    args.lookback = 90 if args.lookback is None else args.lookback
+    args.cov = "ledoit_wolf" if args.cov is None else args.cov
+
+
 def _targets(spec: str, rets: pd.DataFrame, args: argparse.Namespace) -> pd.Series:
     """Target weights: an optimizer name (estimated on the last --lookback returns) or numbers."""
     from quantlab.portfolio import METHODS, optimize
@@ -25,14 +53,7 @@ def _targets(spec: str, rets: pd.DataFrame, args: argparse.Namespace) -> pd.Seri
             raise ParameterError(f"--lookback {args.lookback} needs {args.lookback} returns; "
                                  f"only {len(window)} before the plan date")
         return optimize(window, spec, cov=args.cov)
-    try:
-        values = [float(v) for v in spec.split(",")]
-    except ValueError:
-        raise ParameterError(
-            f"--target {spec!r} must be a method ({', '.join(METHODS)}) or comma-separated weights"
-        ) from None
-    if len(values) != rets.shape[1]:
-        raise ParameterError(f"--target has {len(values)} weights for {rets.shape[1]} symbols")
+    values = _fixed_weights(spec, rets.shape[1])
     return pd.Series(values, index=rets.columns)
 
 
@@ -61,8 +82,15 @@ def run_plan(args: argparse.Namespace) -> int:
     from quantlab.risk import returns_from_prices
 
     holdings = read_holdings(args.holdings)
-    held = sorted(set(holdings["symbol"]) if isinstance(holdings, pd.DataFrame) else set(holdings.index))
+    lots = isinstance(holdings, pd.DataFrame)
+    if args.lot_method is not None and not lots:
+        raise ParameterError(f"--lot-method only applies to a lots holdings file "
+                             f"(symbol,quantity,unit_cost,acquired); {args.holdings} lists positions")
+    if args.band_mode is not None and args.bands is None:
+        raise ParameterError("--band-mode only applies with --bands")
+    held = sorted(set(holdings["symbol"]) if lots else set(holdings.index))
     symbols = parse_symbols(args.symbols, required=False) or held
+    _check_estimation_options(args, _fixed_weights(args.target, len(symbols)) is not None)
     universe = symbols + [s for s in held if s not in symbols]    # held but not targeted: sold
     closes = _load_closes(args, universe)
     as_of = closes.index[-1]
@@ -72,12 +100,13 @@ def run_plan(args: argparse.Namespace) -> int:
     costs = {"fee_bps": args.fee_bps, "spread_bps": args.spread_bps}
     plan = plan_rebalance(
         holdings, prices, targets, cash=args.cash, markets=_markets(args),
-        costs=costs, bands=args.bands, band_mode=args.band_mode, cost_aware=args.cost_aware,
-        lot_method=args.lot_method, as_of=as_of,
+        costs=costs, bands=args.bands, band_mode=args.band_mode or "edge",
+        cost_aware=args.cost_aware, lot_method=args.lot_method or "fifo", as_of=as_of,
     )
     head = (f"plan as of {as_of.date()} (last close), target {args.target}"
             + (f" on {args.lookback} days, cov {args.cov}" if "," not in args.target else "")
-            + f", lots {args.lot_method}" + (f", bands {args.bands:g}" if args.bands else "")
+            + (f", lots {args.lot_method or 'fifo'}" if lots else "")
+            + (f", bands {args.bands:g}" if args.bands else "")
             + (", cost-aware" if args.cost_aware else ""))
     if args.html:
         from quantlab.reports import write_report
@@ -121,13 +150,11 @@ def run_backtest(args: argparse.Namespace) -> int:
     symbols = parse_symbols(args.symbols)
     if len(symbols) < 2:
         raise ParameterError("--symbols needs at least two symbols to rebalance between")
+    values = _fixed_weights(args.target, len(symbols)) if "," in args.target else None
+    _check_estimation_options(args, values is not None)
     closes = _load_closes(args, symbols)
     first_full = closes.dropna().index[0]
-    target: Any = args.target
-    if "," in target:
-        target = dict(zip(symbols, [float(v) for v in target.split(",")], strict=False))
-        if len(target) != len(symbols):
-            raise ParameterError(f"--target has weights for {len(target)} of {len(symbols)} symbols")
+    target: Any = args.target if values is None else dict(zip(symbols, values, strict=True))
     res = backtest_rebalancing(closes.loc[first_full:], args.policy, target=target,
                                lookback=args.lookback, cov=args.cov, bands=args.bands,
                                cost_aware=args.cost_aware, fees_bps=args.fee_bps,
@@ -155,8 +182,10 @@ def _add_data(p: argparse.ArgumentParser) -> None:
     p.add_argument("--from", dest="start", default=None, metavar="DATE", help="first date of the history")
     p.add_argument("--to", dest="end", default=None, metavar="DATE",
                    help="last date of the history (the plan uses its close)")
-    p.add_argument("--lookback", type=int, default=90, help="returns used to estimate the target (default 90)")
-    p.add_argument("--cov", default="ledoit_wolf", help="covariance: sample, ledoit_wolf (default), ewma")
+    p.add_argument("--lookback", type=int, default=None,
+                   help="optimizer targets only: returns used to estimate the target (default 90)")
+    p.add_argument("--cov", default=None,
+                   help="optimizer targets only: covariance sample, ledoit_wolf (default), ewma")
     p.add_argument("--bands", type=float, default=None, help="absolute drift band, e.g. 0.05")
     p.add_argument("--cost-aware", action="store_true", help="trade only where it beats its cost")
     p.add_argument("--fee-bps", type=float, default=10.0, help="fee in bps of notional (default 10)")
@@ -181,9 +210,11 @@ def register(sub: Any) -> None:
                     help="target universe, comma-separated (default: the held symbols); "
                          "held symbols outside it are sold")
     pl.add_argument("--cash", type=float, default=0.0, help="cash in quote currency (default 0)")
-    pl.add_argument("--lot-method", default="fifo", choices=["fifo", "lifo", "hifo", "min_tax"])
-    pl.add_argument("--band-mode", default="edge", choices=["edge", "target"],
-                    help="trade drifted assets back to the band edge (default) or to target")
+    pl.add_argument("--lot-method", default=None, choices=["fifo", "lifo", "hifo", "min_tax"],
+                    help="lots holdings only: which lots sells consume (default fifo)")
+    pl.add_argument("--band-mode", default=None, choices=["edge", "target"],
+                    help="with --bands: trade drifted assets back to the band edge (default) "
+                         "or to target")
     pl.add_argument("--markets", default="auto",
                     help="exchange rules: auto (default: data/<exchange>/markets.json from "
                          "`quantlab data markets`, else the bundled Binance fixture), binance "

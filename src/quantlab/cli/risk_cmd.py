@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from typing import Any
 
@@ -23,11 +24,27 @@ def _weights(text: str | None, symbols: list[str]) -> dict[str, float]:
         values = [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise ParameterError(f"--weights {text!r} must be comma-separated numbers") from None
+    if not all(math.isfinite(v) for v in values):
+        raise ParameterError(f"--weights {text!r} must be finite numbers")
     if len(values) != len(symbols):
         raise ParameterError(f"--weights has {len(values)} values for {len(symbols)} symbols")
     if abs(sum(values) - 1.0) > 1e-6:
         raise ParameterError(f"--weights sum to {sum(values):.6g}; they must sum to 1")
     return dict(zip(symbols, values, strict=True))
+
+
+#: VaR methods that draw random numbers (the only ones --seed affects).
+SIMULATION_METHODS = ("monte_carlo", "fhs")
+
+
+def seed_for(args: argparse.Namespace, methods: list[str]) -> int:
+    """``--seed`` (default 42); refused when no chosen method simulates (it would be ignored)."""
+    if args.seed is None:
+        return 42
+    if not any(m in SIMULATION_METHODS for m in methods):
+        raise ParameterError(f"--seed only applies to the simulation methods "
+                             f"{' and '.join(SIMULATION_METHODS)} (--method is {', '.join(methods)})")
+    return int(args.seed)
 
 
 def load_closes(args: argparse.Namespace) -> tuple[pd.DataFrame, dict[str, float]]:
@@ -67,7 +84,8 @@ def _add_common(p: argparse.ArgumentParser, default_symbols: str = "BTC/USDT,ETH
     p.add_argument("--data-dir", default="data", help="cache folder (default data/)")
     p.add_argument("--from", dest="start", default=None, metavar="DATE", help="first date of the history")
     p.add_argument("--to", dest="end", default=None, metavar="DATE", help="last date of the history")
-    p.add_argument("--seed", type=int, default=42, help="seed of the simulation methods (default 42)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed of the simulation methods monte_carlo and fhs (default 42)")
     p.add_argument("--html", metavar="OUT", help="write an HTML report with the risk charts")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -77,13 +95,14 @@ def run_var(args: argparse.Namespace) -> int:
     from quantlab.risk.decomposition import var_decomposition
     from quantlab.risk.var import METHODS, value_at_risk
 
-    rets, weights = load_returns(args)
     methods = list(METHODS) if args.method == "all" else [m.strip() for m in args.method.split(",")]
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ParameterError(f"unknown method {unknown[0]!r} (methods: all, {', '.join(METHODS)})")
+    seed = seed_for(args, methods)
+    rets, weights = load_returns(args)
     results = [value_at_risk(rets, level=args.level, method=m, horizon=args.horizon,
-                             weights=weights, seed=args.seed) for m in methods]
+                             weights=weights, seed=seed) for m in methods]
     table = pd.DataFrame({
         "var": [r.var for r in results], "es": [r.es for r in results],
         "scaling": [r.scaling for r in results],
@@ -128,9 +147,10 @@ def run_backtest(args: argparse.Namespace) -> int:
     from quantlab.risk.backtesting import var_backtest_from_forecasts
     from quantlab.risk.rolling import rolling_var
 
+    seed = seed_for(args, [args.method])
     rets, weights = load_returns(args)
     fc = rolling_var(rets, method=args.method, window=args.window, level=args.level,
-                     refit_every=args.refit_every, weights=weights, seed=args.seed)
+                     refit_every=args.refit_every, weights=weights, seed=seed)
     realized = portfolio_returns(rets, weights).reindex(fc.index)
     bt = var_backtest_from_forecasts(realized, fc["var"], level=args.level, test_level=args.test_level)
     head = (f"{args.method} {args.level:.2%} one-step VaR, window {args.window}, "

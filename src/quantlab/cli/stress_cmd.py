@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from quantlab.cli._output import print_json, print_table
+from quantlab.errors import ParameterError
 from quantlab.risk._inputs import portfolio_returns
 
 __all__ = ["register_stress", "run_stress"]
@@ -20,6 +21,8 @@ def run_stress(args: argparse.Namespace) -> int:
     from quantlab.risk.reverse import reverse_beta, reverse_uniform, worst_case_ellipsoid
     from quantlab.risk.stress import stress_test, stressed_var
 
+    if args.seed is not None:
+        raise ParameterError("--seed has no effect on risk stress (nothing is simulated)")
     close, weights = load_closes(args)   # scenarios replay episodes from the whole history
     rets = returns_of(close, args)
     names = [s.strip() for s in args.scenarios.split(",")] if args.scenarios else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from quantlab.errors import ParameterError
@@ -9,8 +10,22 @@ from quantlab.errors import ParameterError
 __all__ = ["normalize_symbol", "normalize_symbols", "symbol_from_stem", "symbol_to_stem"]
 
 
+#: Base and quote currency codes: letters and digits (``1000SHIB``), dots allowed inside.
+_CODE = re.compile(r"[A-Z0-9][A-Z0-9.]*")
+#: Quote with an optional derivative settle/expiry suffix (``USDT:USDT``, ``USD:BTC-240628``).
+_QUOTE = re.compile(r"[A-Z0-9][A-Z0-9.]*(:[A-Z0-9][A-Z0-9.\-]*)?")
+
+
 def normalize_symbol(symbol: str) -> str:
-    """Upper-case unified symbol; ``btc_usdt`` and ``BTC-USDT`` become ``BTC/USDT``."""
+    """Upper-case unified symbol; ``btc_usdt`` and ``BTC-USDT`` become ``BTC/USDT``.
+
+    Raises
+    ------
+    ParameterError
+        Not a string, no ``/``, ``_`` or ``-`` separator, or a base/quote that is not a
+        currency code (letters, digits and inner dots; ``BTC USDT``, ``BTC//USDT`` and
+        ``BTC/US$`` are refused).
+    """
     if not isinstance(symbol, str) or not symbol.strip():
         raise ParameterError(f"invalid symbol {symbol!r} (expected e.g. BTC/USDT)")
     s = symbol.strip()
@@ -22,9 +37,10 @@ def normalize_symbol(symbol: str) -> str:
     if "/" not in s:
         raise ParameterError(f"invalid symbol {symbol!r} (expected BASE/QUOTE, e.g. BTC/USDT)")
     base, _, quote = s.partition("/")
-    if not base or not quote:
+    base, quote = base.upper(), quote.upper()
+    if not _CODE.fullmatch(base) or not _QUOTE.fullmatch(quote):
         raise ParameterError(f"invalid symbol {symbol!r} (expected BASE/QUOTE, e.g. BTC/USDT)")
-    return f"{base.upper()}/{quote.upper()}"
+    return f"{base}/{quote}"
 
 
 def normalize_symbols(symbols: str | Sequence[str]) -> list[str]:

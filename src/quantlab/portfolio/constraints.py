@@ -25,7 +25,7 @@ import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, linprog, minimize
 
 from quantlab.errors import ParameterError, QuantlabError
-from quantlab.risk._inputs import check_weights
+from quantlab.risk._inputs import KeyMatcher, check_weights
 
 __all__ = [
     "Constraints",
@@ -191,17 +191,22 @@ def make_constraints(
     n = len(assets)
     if n == 0:
         raise ParameterError("returns has no assets (columns)")
+    matcher = KeyMatcher(assets)
     default = (0.0, 1.0) if long_only else (-np.inf, np.inf)
     lower = np.full(n, default[0])
     upper = np.full(n, default[1])
     if bounds is not None:
         if isinstance(bounds, Mapping):
-            pos = {a: i for i, a in enumerate(assets)}
-            unknown = [k for k in bounds if k not in pos]
+            unknown = [k for k in bounds if matcher.find(k) is None]
             if unknown:
                 raise ParameterError(f"bounds name unknown assets: {', '.join(map(str, unknown))}")
+            given: dict[int, Any] = {}
             for k, v in bounds.items():
-                lower[pos[k]], upper[pos[k]] = _pair(v, f"bounds[{k!r}]")
+                i = matcher.find(k)
+                if i in given:
+                    raise ParameterError(f"bounds: {given[i]!r} and {k!r} both name {assets[i]}")
+                given[i] = k  # type: ignore[index]
+                lower[i], upper[i] = _pair(v, f"bounds[{k!r}]")
         else:
             lo, hi = _pair(bounds, "bounds")
             lower[:], upper[:] = lo, hi
@@ -215,7 +220,6 @@ def make_constraints(
     if groups is not None:
         if not isinstance(groups, Mapping):
             raise ParameterError("groups must be a dict {name: ([assets], lo, hi)}")
-        pos = {a: i for i, a in enumerate(assets)}
         for name, spec in groups.items():
             try:
                 members, lo, hi = spec
@@ -224,14 +228,20 @@ def make_constraints(
             if isinstance(members, str):
                 members = [members]
             members = list(members)
-            unknown = [m for m in members if m not in pos]
+            unknown = [m for m in members if matcher.find(m) is None]
             if unknown:
                 raise ParameterError(f"groups[{name!r}] names unknown assets: "
                                      f"{', '.join(map(str, unknown))}")
             if not members:
                 raise ParameterError(f"groups[{name!r}] has no assets")
+            found = [matcher.find(m) for m in members]
+            dup = next((k for k, i in enumerate(found) if i in found[:k]), None)
+            if dup is not None:
+                i = found[dup]
+                raise ParameterError(f"groups[{name!r}] names {assets[i]} twice "  # type: ignore[index]
+                                     f"({members[found.index(i)]!r} and {members[dup]!r})")
             glo, ghi = _pair((lo, hi), f"groups[{name!r}] limits")
-            idx = np.array(sorted({pos[m] for m in members}), dtype=int)
+            idx = np.array(sorted(found), dtype=int)  # type: ignore[type-var]
             glist.append(Group(str(name), idx, glo, ghi))
     w0 = None
     turnover = None

@@ -38,6 +38,8 @@ IMPACT_MODELS = (None, "sqrt", "linear")
 
 
 def _bps(value: Any, name: str) -> float:
+    if isinstance(value, bool):
+        raise ParameterError(f"costs {name}={value!r} must be a number of basis points, not bool")
     try:
         v = float(value)
     except (TypeError, ValueError):
@@ -83,12 +85,19 @@ class CostModel:
         adv: dict[str, float] = {}
         for sym, value in dict(self.adv or {}).items():
             try:
-                v = float(value)
+                v = float("nan") if isinstance(value, bool) else float(value)
             except (TypeError, ValueError):
                 v = float("nan")
             if not math.isfinite(v) or v <= 0:
                 raise ParameterError(f"costs adv for {sym} must be a positive notional, got {value!r}")
-            adv[normalize_symbol(sym)] = v
+            try:
+                key = normalize_symbol(sym)
+            except ParameterError:
+                raise ParameterError(f"costs adv: key {sym!r} is not a symbol like BTC/USDT"
+                                     ) from None
+            if key in adv:
+                raise ParameterError(f"costs adv lists {key} twice")
+            adv[key] = v
         object.__setattr__(self, "adv", adv)
 
     @property

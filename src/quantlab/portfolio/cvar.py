@@ -24,6 +24,7 @@ from scipy import sparse
 from scipy.optimize import linprog
 
 from quantlab.portfolio.constraints import Constraints, OptimizationError
+from quantlab.risk._inputs import as_returns, check_level, check_weights
 
 __all__ = ["min_cvar_weights", "portfolio_cvar"]
 
@@ -33,9 +34,16 @@ def portfolio_cvar(returns: Any, weights: Any, level: float = 0.95) -> float:
 
     The minimum over ``alpha`` of the piecewise-linear convex ``F`` is attained at one of the
     scenario losses, so it is evaluated exactly there (fractional tail atoms included).
+
+    ``returns`` (one column per asset) are validated like every risk input (finite, not
+    prices); ``weights`` by asset name or in column order.
     """
-    r = np.asarray(returns, dtype="float64")
-    loss = -(r @ np.asarray(weights, dtype="float64"))
+    frame = as_returns(returns, min_obs=1, name="returns")
+    if frame.ndim == 1:
+        frame = frame.to_frame()
+    level = check_level(level)
+    r = frame.to_numpy()
+    loss = -(r @ check_weights(weights, frame.columns))
     t = loss.size
     k = 1.0 / ((1.0 - level) * t)
     srt = np.sort(loss)

@@ -51,7 +51,8 @@ def read_holdings(path: str | os.PathLike[str]) -> pd.Series | pd.DataFrame:
     -------
     Series or DataFrame
         Positions: a float Series ``quantity`` indexed by ``symbol``. Lots: a DataFrame with
-        columns symbol, quantity, unit_cost, acquired (UTC timestamps), in file order. Either can
+        columns symbol, quantity, unit_cost, acquired (UTC timestamps), in file order, with
+        ``attrs["source"]`` (the file) and ``attrs["lines"]`` (each row's line). Either can
         be passed as ``holdings`` to :func:`quantlab.portfolio.plan.plan_rebalance`.
 
     Raises
@@ -85,6 +86,7 @@ def read_holdings(path: str | os.PathLike[str]) -> pd.Series | pd.DataFrame:
         )
     col = {h: i for i, h in enumerate(header)}
     records = []
+    lot_lines: list[int] = []
     seen: dict[str, int] = {}
     for n, row in zip(numbers[1:], rows[1:], strict=True):
         where = f"{name} line {n}"
@@ -118,6 +120,7 @@ def read_holdings(path: str | os.PathLike[str]) -> pd.Series | pd.DataFrame:
             raise DataError(f"{where}: acquired {cells['acquired']!r} is not a date (YYYY-MM-DD)")
         ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
         records.append((sym, qty, cost, ts))
+        lot_lines.append(n)
     if not records:
         raise DataError(f"{name} has a header but no rows")
     if kind == "positions":
@@ -126,4 +129,6 @@ def read_holdings(path: str | os.PathLike[str]) -> pd.Series | pd.DataFrame:
                          dtype="float64")
     df = pd.DataFrame(records, columns=LOT_COLUMNS)
     df["acquired"] = pd.to_datetime(df["acquired"], utc=True)
+    df.attrs["source"] = name       # named with the line in later errors (e.g. a lot dated
+    df.attrs["lines"] = lot_lines   # after the plan's as_of)
     return df

@@ -42,13 +42,14 @@ import numpy as np
 import pandas as pd
 
 from quantlab.data.symbols import normalize_symbol
-from quantlab.errors import ParameterError
+from quantlab.errors import DataError, ParameterError
 
 __all__ = [
     "LOT_COLUMNS",
     "LOT_METHODS",
     "REALIZED_COLUMNS",
     "as_lots",
+    "check_lot_dates",
     "consume_lots",
     "harvest_candidates",
     "order_lots",
@@ -83,6 +84,7 @@ def as_lots(lots: Any, *, name: str = "lots") -> pd.DataFrame:
     if missing:
         raise ParameterError(f"{name} is missing column(s) {', '.join(missing)}")
     out = lots[LOT_COLUMNS].copy().reset_index(drop=True)
+    out.attrs = dict(lots.attrs)  # source file and line numbers from read_holdings
     out["symbol"] = [normalize_symbol(str(s)) for s in out["symbol"]]
     for col in ("quantity", "unit_cost"):
         try:
@@ -104,14 +106,62 @@ def as_lots(lots: Any, *, name: str = "lots") -> pd.DataFrame:
             f"{name} row {i} ({out['symbol'][i]}): unit_cost {c[i]!r} must be >= 0"
         )
     try:
-        acquired = pd.to_datetime(out["acquired"], utc=True)
-    except (TypeError, ValueError) as exc:
-        raise ParameterError(f"{name} column acquired has a bad date: {exc}") from None
+        acquired = pd.to_datetime(out["acquired"], utc=True, format="ISO8601")
+    except (TypeError, ValueError):
+        parsed = []
+        for i, value in enumerate(out["acquired"]):
+            try:
+                parsed.append(_timestamp(value, "acquired") if not pd.isna(value) else pd.NaT)
+            except ParameterError:
+                raise ParameterError(f"{name} row {i} ({out['symbol'][i]}): acquired {value!r} "
+                                     "is not a date") from None
+        acquired = pd.Series(pd.DatetimeIndex(parsed), index=out.index)
     if acquired.isna().any():
         i = int(np.argmax(acquired.isna().to_numpy()))
         raise ParameterError(f"{name} row {i} ({out['symbol'][i]}): acquired date is missing")
     out["acquired"] = acquired
     return out
+
+
+def _day_or_time(ts: pd.Timestamp) -> str:
+    return f"{ts:%Y-%m-%d}" if ts == ts.normalize() else ts.isoformat()
+
+
+def check_lot_dates(lots: pd.DataFrame, as_of: Any, *, name: str = "lots") -> None:
+    """Refuse lots acquired after ``as_of`` (their holding period would be negative).
+
+    Parameters
+    ----------
+    lots : DataFrame
+        Validated lots (:func:`as_lots`); ``attrs["source"]``/``attrs["lines"]`` (set by
+        :func:`quantlab.portfolio.holdings.read_holdings`) name the file line in the message.
+    as_of : date-like
+        The valuation/sale date of the plan.
+    name : str
+        Argument name used when the lots do not come from a file.
+
+    Raises
+    ------
+    DataError
+        A lot from a holdings file is dated after ``as_of`` (file and line named).
+    ParameterError
+        A lot of an in-memory table is dated after ``as_of`` (row named).
+    """
+    as_of_ts = _timestamp(as_of, "as_of")
+    if lots.empty:
+        return
+    late = (lots["acquired"] > as_of_ts).to_numpy()
+    if not late.any():
+        return
+    i = int(np.argmax(late))
+    row = lots.iloc[i]
+    what = (f"lot of {row['symbol']} acquired {_day_or_time(row['acquired'])} is after the plan "
+            f"date as_of {_day_or_time(as_of_ts)} (its holding period would be negative); "
+            "fix the date or plan as of a later day")
+    source, lines = lots.attrs.get("source"), lots.attrs.get("lines")
+    if source and lines is not None and len(lines) == len(lots):
+        raise DataError(f"{source} line {lines[i]}: {what}")
+    raise ParameterError(f"{name} row {i}: {what}")
 
 
 def order_lots(lots: pd.DataFrame, method: str, *, price: float | None = None,
@@ -174,6 +224,7 @@ def consume_lots(lots: pd.DataFrame, symbol: str, quantity: float, price: float,
     symbol = normalize_symbol(symbol)
     as_of_ts = _timestamp(as_of if as_of is not None else pd.Timestamp.now(tz="UTC"), "as_of")
     mine = lots[lots["symbol"] == symbol]
+    check_lot_dates(mine, as_of_ts)
     held = float(mine["quantity"].sum())
     if quantity > held * (1 + 1e-9) + 1e-12:
         raise ParameterError(
@@ -229,6 +280,7 @@ def harvest_candidates(lots: pd.DataFrame, prices: Mapping[str, float] | pd.Seri
     as_of_ts = _timestamp(as_of if as_of is not None else pd.Timestamp.now(tz="UTC"), "as_of")
     if lots.empty:
         return pd.DataFrame(columns=HARVEST_COLUMNS)
+    check_lot_dates(lots, as_of_ts)
     px = lots["symbol"].map(lambda s: float(prices[s]) if s in prices else float("nan"))
     df = lots.copy()
     df["price"] = px.astype("float64")

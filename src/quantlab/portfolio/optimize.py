@@ -55,7 +55,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import Bounds, LinearConstraint, linprog, minimize
 
-from quantlab._util import to_jsonable
+from quantlab._util import check_number, to_jsonable
 from quantlab.errors import ParameterError
 from quantlab.portfolio.constraints import (
     Constraints,
@@ -519,7 +519,7 @@ def optimize_result(
     cons = make_constraints(assets, long_only=long_only, bounds=bounds, groups=groups,
                             current_weights=current_weights, max_turnover=max_turnover)
     try:
-        rf = float(risk_free)
+        rf = check_number(risk_free, "risk_free")
     except (TypeError, ValueError):
         raise ParameterError(f"risk_free={risk_free!r} must be a number") from None
     if risk_budgets is not None and method != "erc":

@@ -51,6 +51,7 @@ from quantlab.portfolio.holdings import read_holdings
 from quantlab.portfolio.lots import (
     REALIZED_COLUMNS,
     as_lots,
+    check_lot_dates,
     check_method,
     consume_lots,
     harvest_candidates,
@@ -214,6 +215,9 @@ class RebalancePlan:
 
 
 def _float(value: Any) -> float:
+    """``float(value)``, NaN for non-numbers (booleans included: True is not 1 here)."""
+    if isinstance(value, bool | np.bool_):
+        return float("nan")
     try:
         return float(value)
     except (TypeError, ValueError):
@@ -233,10 +237,17 @@ def _as_map(obj: Any, name: str) -> dict[str, Any]:
     else:
         raise ParameterError(f"{name} must be a Series or mapping symbol -> number")
     out: dict[str, Any] = {}
+    first: dict[str, Any] = {}
     for key, value in items:
-        sym = normalize_symbol(str(key))
+        try:
+            sym = normalize_symbol(key) if isinstance(key, str) else None
+        except ParameterError:
+            sym = None
+        if sym is None:
+            raise ParameterError(f"{name}: key {key!r} is not a symbol like BTC/USDT")
         if sym in out:
-            raise ParameterError(f"{name} lists {sym} twice")
+            raise ParameterError(f"{name} lists {sym} twice ({first[sym]!r} and {key!r})")
+        first[sym] = key
         out[sym] = value
     return out
 
@@ -587,6 +598,8 @@ def plan_rebalance(
         raise ParameterError(f"band_mode={band_mode!r} must be 'edge' or 'target'")
     lot_method = check_method(lot_method)
     try:
+        if isinstance(long_term_days, bool):
+            raise TypeError(long_term_days)
         ltd = int(long_term_days)
     except (TypeError, ValueError):
         raise ParameterError(f"long_term_days={long_term_days!r} must be a whole number") from None
@@ -600,6 +613,8 @@ def plan_rebalance(
     except (TypeError, ValueError):
         raise ParameterError(f"as_of={as_of!r} is not a date") from None
     as_of_ts = as_of_ts.tz_localize("UTC") if as_of_ts.tzinfo is None else as_of_ts.tz_convert("UTC")
+    if lot_df is not None:
+        check_lot_dates(lot_df, as_of_ts, name="holdings" if lots is None else "lots")
     model = as_cost_model(costs)
 
     universe = list(target_map)

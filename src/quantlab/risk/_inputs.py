@@ -2,6 +2,29 @@
 
 Every public function in :mod:`quantlab.risk` checks its inputs here, so the messages are the
 same everywhere and name the parameter at fault.
+
+Prices passed as returns
+------------------------
+:func:`as_returns` refuses a column that cannot be simple returns (it would give absurd risk
+figures, e.g. a VaR of -3441):
+
+* a value below -1: no simple return loses more than 100 %; prices are never negative either,
+  so this is typically a column of price *changes* (``close.diff()``);
+* every value strictly positive with a median above 1 (a median gain above 100 % per bar);
+* every value strictly positive over at least :data:`PRICE_RUN` observations: genuine return
+  series go down some of the time (crypto daily or hourly returns are negative on roughly half
+  the bars; 30 rises in a row essentially never happen), prices never do.
+
+Zeros and negative values below the median keep genuine returns (including the bundled sample's
+DOGE, with daily moves of several hundred percent) well clear of both rules.
+
+Symbol keys
+-----------
+Weights given by name (mappings or Series) are matched to the assets with
+:func:`align_keys`: an exact key wins, otherwise keys and asset names are compared in ccxt
+unified spelling (``btc_usdt``, ``BTC-USDT``, ``btc/usdt`` all mean ``BTC/USDT``). A key that is
+not a symbol, names an asset not in the data, or names the same asset as another key is refused
+with a message naming the argument and the key.
 """
 
 from __future__ import annotations
@@ -12,20 +35,31 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from quantlab._util import check_number
 from quantlab.errors import DataError, ParameterError
 
 __all__ = [
+    "PRICE_RUN",
+    "KeyMatcher",
+    "align_keys",
     "as_returns",
     "check_horizon",
     "check_level",
+    "check_not_prices",
     "check_weights",
     "portfolio_returns",
     "returns_from_prices",
 ]
 
 
+#: Strictly positive observations in a row from which a column is taken for prices.
+PRICE_RUN = 30
+
+
 def check_level(level: float, name: str = "level") -> float:
     """A confidence level strictly between 0 and 1 (0.99 = 99 %)."""
+    if isinstance(level, bool | np.bool_):
+        raise ParameterError(f"{name}={level!r} must be a number in (0, 1), not bool")
     try:
         value = float(level)
     except (TypeError, ValueError):
@@ -37,15 +71,46 @@ def check_level(level: float, name: str = "level") -> float:
 
 def check_horizon(horizon: int) -> int:
     """A horizon in bars: a positive integer."""
-    if isinstance(horizon, bool) or not float(horizon).is_integer() or int(horizon) < 1:
+    try:
+        value = check_number(horizon, "horizon", integer=True)
+    except ParameterError:
+        raise ParameterError(f"horizon={horizon!r} must be a positive whole number of bars"
+                             ) from None
+    if value < 1:
         raise ParameterError(f"horizon={horizon!r} must be a positive whole number of bars")
-    return int(horizon)
+    return value
+
+
+def check_not_prices(returns: pd.Series | pd.DataFrame, name: str = "returns") -> None:
+    """Raise a :class:`DataError` when a column looks like prices, not returns (module doc)."""
+    frame = returns.to_frame() if isinstance(returns, pd.Series) else returns
+    values = frame.to_numpy(dtype="float64")
+    for j in range(values.shape[1]):
+        col = values[:, j]
+        col = col[np.isfinite(col)]
+        if col.size == 0:
+            continue
+        label = f"{name}" if isinstance(returns, pd.Series) or frame.shape[1] == 1 \
+            else f"{name} column {frame.columns[j]}"
+        hint = "; use risk.returns_from_prices(...) to convert prices"
+        if col.min() < -1.0:
+            row = int(np.argmax(values[:, j] < -1.0))
+            raise DataError(
+                f"{label} looks like prices (or price changes), not returns: row {row} "
+                f"({frame.index[row]}) is {values[row, j]:.6g}, below -100 %{hint}")
+        if col.min() > 0.0:
+            median = float(np.median(col))
+            if median > 1.0 or col.size >= PRICE_RUN:
+                why = (f"median {median:.6g} > 1" if median > 1.0
+                       else f"all {col.size} values are positive")
+                raise DataError(f"{label} looks like prices, not returns ({why}){hint}")
 
 
 def as_returns(
-    returns: Any, *, min_obs: int = 2, name: str = "returns", allow_frame: bool = True
+    returns: Any, *, min_obs: int = 2, name: str = "returns", allow_frame: bool = True,
+    check_prices: bool = True,
 ) -> pd.Series | pd.DataFrame:
-    """Check a return Series/DataFrame: numeric, finite, enough observations.
+    """Check a return Series/DataFrame: numeric, finite, enough observations, not prices.
 
     Parameters
     ----------
@@ -57,6 +122,8 @@ def as_returns(
         Name used in error messages.
     allow_frame : bool
         Whether several columns (assets) are accepted.
+    check_prices : bool
+        Refuse columns that look like prices (see the module doc).
 
     Returns
     -------
@@ -66,18 +133,26 @@ def as_returns(
     Raises
     ------
     DataError
-        NaN/inf values (the first offending row is named) or too few observations.
+        NaN/inf values (the first offending row is named), too few observations, or a column
+        that looks like prices ("looks like prices, not returns; use
+        risk.returns_from_prices(...)").
     ParameterError
         A DataFrame where only one series is accepted.
     """
     if isinstance(returns, pd.DataFrame):
         if not allow_frame:
             raise ParameterError(f"{name} must be one series, got {returns.shape[1]} columns")
-        out: pd.Series | pd.DataFrame = returns.astype("float64")
+        out: pd.Series | pd.DataFrame = _float_frame(returns, name)
     elif isinstance(returns, pd.Series):
-        out = returns.astype("float64")
+        out = _float_frame(returns, name)
     else:
-        arr = np.asarray(returns, dtype="float64")
+        if isinstance(returns, str | bytes | Mapping) or np.ndim(returns) == 0:
+            raise ParameterError(f"{name} must be a Series, DataFrame or array of returns, "
+                                 f"got {type(returns).__name__}")
+        try:
+            arr = np.asarray(returns, dtype="float64")
+        except (TypeError, ValueError):
+            raise DataError(f"{name} must be numbers") from None
         if arr.ndim == 1:
             out = pd.Series(arr, name=name)
         elif arr.ndim == 2 and allow_frame:
@@ -94,6 +169,122 @@ def as_returns(
         )
     if len(out) < min_obs:
         raise DataError(f"{name} has {len(out)} observations; at least {min_obs} are needed")
+    if check_prices:
+        check_not_prices(out, name)
+    return out
+
+
+def _float_frame(data: pd.Series | pd.DataFrame, name: str) -> pd.Series | pd.DataFrame:
+    """``data`` as float64; a non-numeric cell raises a DataError naming column and row."""
+    frame = data.to_frame() if isinstance(data, pd.Series) else data
+    for j, col in enumerate(frame.columns):
+        column = frame.iloc[:, j]
+        if column.dtype == bool:
+            raise DataError(f"{name} column {col} holds booleans, not returns")
+        try:
+            column.astype("float64")
+        except (TypeError, ValueError):
+            bad = pd.to_numeric(column, errors="coerce").isna() & column.notna()
+            row = int(np.argmax(bad.to_numpy())) if bad.any() else 0
+            what = name if isinstance(data, pd.Series) else f"{name} column {col}"
+            raise DataError(f"{what} is not numeric: row {row} ({column.index[row]}) holds "
+                            f"{column.iloc[row]!r}") from None
+    return data.astype("float64")
+
+
+class KeyMatcher:
+    """Match user keys to asset names: exact first, then in ccxt unified spelling.
+
+    Parameters
+    ----------
+    assets : sequence
+        Asset names of the data (columns); names that are not symbols match exactly only.
+    """
+
+    def __init__(self, assets: Sequence[Any]) -> None:
+        from quantlab.data.symbols import normalize_symbol
+
+        self.assets = list(assets)
+        self._exact = {a: i for i, a in enumerate(self.assets)}
+        self._canon: dict[str, int] = {}
+        for i, a in enumerate(self.assets):
+            try:
+                self._canon.setdefault(normalize_symbol(str(a)), i)
+            except ParameterError:
+                continue
+
+    def find(self, key: Any) -> int | None:
+        """Position of ``key``'s asset, or None when it names no asset."""
+        from quantlab.data.symbols import normalize_symbol
+
+        try:
+            if key in self._exact:
+                return self._exact[key]
+        except TypeError:  # unhashable
+            return None
+        if not isinstance(key, str):
+            return None
+        try:
+            return self._canon.get(normalize_symbol(key))
+        except ParameterError:
+            return None
+
+    @staticmethod
+    def is_symbol(key: Any) -> bool:
+        """Whether ``key`` can be read as a ccxt unified symbol."""
+        from quantlab.data.symbols import normalize_symbol
+
+        if not isinstance(key, str):
+            return False
+        try:
+            normalize_symbol(key)
+        except ParameterError:
+            return False
+        return True
+
+
+def align_keys(keys: Sequence[Any], assets: Sequence[Any], *, name: str = "weights",
+               source: str | None = None) -> list[int]:
+    """Positions in ``assets`` of the symbol keys ``keys`` (see the module doc).
+
+    Parameters
+    ----------
+    keys : sequence
+        Keys given by the user (e.g. the keys of a weights mapping).
+    assets : sequence
+        Asset names of the data (columns).
+    name : str
+        Argument name used in messages (``weights``, ``risk_budgets``...).
+    source : str, optional
+        File the keys come from, named in messages instead of ``name``'s owner.
+
+    Returns
+    -------
+    list of int
+        ``assets`` index of each key, in key order.
+
+    Raises
+    ------
+    ParameterError
+        A key that is not a symbol, names no asset of the data, or repeats another key's asset.
+    """
+    where = f"{source}: {name}" if source else name
+    matcher = KeyMatcher(assets)
+    assets = matcher.assets
+    listing = ", ".join(map(str, assets))
+    out: list[int] = []
+    first: dict[int, Any] = {}
+    for key in keys:
+        i = matcher.find(key)
+        if i is None:
+            if not matcher.is_symbol(key):
+                raise ParameterError(f"{where}: key {key!r} is not a symbol like BTC/USDT nor an "
+                                     f"asset of the data ({listing})")
+            raise ParameterError(f"{where}: {key!r} is not an asset of the data ({listing})")
+        if i in first:
+            raise ParameterError(f"{where}: {key!r} and {first[i]!r} both name {assets[i]}")
+        first[i] = key
+        out.append(i)
     return out
 
 
@@ -118,17 +309,25 @@ def check_weights(
     """
     assets = list(assets)
     if isinstance(weights, Mapping | pd.Series):
-        w = pd.Series(dict(weights) if isinstance(weights, Mapping) else weights, dtype="float64")
-        missing = [a for a in assets if a not in w.index]
-        extra = [k for k in w.index if k not in assets]
-        if missing or extra:
-            what = f"missing {', '.join(map(str, missing))}" if missing else \
-                f"unknown {', '.join(map(str, extra))}"
-            raise ParameterError(f"{name} do not match the assets ({what})")
-        arr = w.reindex(assets).to_numpy()
+        items = list(weights.items())
+        pos = align_keys([k for k, _ in items], assets, name=name)
+        missing = [a for i, a in enumerate(assets) if i not in set(pos)]
+        if missing:
+            raise ParameterError(f"{name} do not match the assets (missing "
+                                 f"{', '.join(map(str, missing))})")
+        arr = np.empty(len(assets))
+        for i, (key, value) in zip(pos, items, strict=True):
+            arr[i] = check_number(value, f"{name}[{key!r}]")
     else:
+        if isinstance(weights, str | bytes):
+            raise ParameterError(f"{name} must be a mapping, Series or sequence of numbers, "
+                                 f"got {type(weights).__name__}")
+        values = list(np.asarray(weights, dtype=object).ravel())
+        for k, v in enumerate(values):
+            if isinstance(v, bool | np.bool_):
+                raise ParameterError(f"{name}[{k}]={v!r} must be a number, not bool")
         try:
-            arr = np.asarray(weights, dtype="float64").ravel()
+            arr = np.asarray(values, dtype="float64")
         except (TypeError, ValueError):
             raise ParameterError(f"{name} must be numbers") from None
         if arr.size != len(assets):
@@ -142,6 +341,9 @@ def check_weights(
 
 def portfolio_returns(returns: pd.DataFrame, weights: Any) -> pd.Series:
     """Returns of a constant-weight (daily rebalanced) portfolio: ``returns @ weights``."""
+    returns = as_returns(returns, min_obs=1, allow_frame=True)
+    if isinstance(returns, pd.Series):
+        returns = returns.to_frame()
     w = check_weights(weights, returns.columns)
     return pd.Series(returns.to_numpy() @ w, index=returns.index, name="portfolio")
 

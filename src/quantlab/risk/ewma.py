@@ -32,6 +32,8 @@ INIT_OBS = 30
 def check_lambda(lam: float, name: str = "lam") -> float:
     """A decay factor in (0, 1]."""
     try:
+        if isinstance(lam, bool | np.bool_):
+            raise TypeError(lam)
         value = float(lam)
     except (TypeError, ValueError):
         raise ParameterError(f"{name}={lam!r} must be a number in (0, 1]") from None

@@ -33,7 +33,7 @@ from scipy import stats
 
 from quantlab._util import to_jsonable
 from quantlab.errors import DataError, ParameterError
-from quantlab.risk._inputs import as_returns, check_weights
+from quantlab.risk._inputs import KeyMatcher, align_keys, as_returns, check_weights
 from quantlab.risk.stress import (
     DEFAULT_BETA_LOOKBACK,
     _check_value,
@@ -59,6 +59,8 @@ __all__ = [
 def check_loss_limit(loss_limit: Any) -> float:
     """A loss limit as a positive fraction in (0, 1] (0.2 = lose 20 % of portfolio value)."""
     try:
+        if isinstance(loss_limit, bool | np.bool_):
+            raise TypeError(loss_limit)
         v = float(loss_limit)
     except (TypeError, ValueError):
         raise ParameterError(f"loss_limit={loss_limit!r} must be a number in (0, 1]") from None
@@ -297,6 +299,13 @@ def reverse_beta(
             rets = _sample_returns([*assets, market_asset])
         else:
             rets = _returns_table(returns, from_returns=True)
+            cols = list(rets.columns)
+            w.index = pd.Index([cols[i] for i in align_keys(assets, cols, name="weights")],
+                               name="asset")
+            assets = list(w.index)
+            found = KeyMatcher(cols).find(market_asset)
+            if found is not None:
+                market_asset = cols[found]
         b = estimate_betas(rets, market_asset, lookback=lookback, assets=assets)
         b = b.reindex(assets)
     wv, bv = w.to_numpy(), b.to_numpy()

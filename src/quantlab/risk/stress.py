@@ -36,8 +36,17 @@ import pandas as pd
 from scipy import stats
 
 from quantlab._util import to_jsonable
+from quantlab.data.symbols import normalize_symbol
 from quantlab.errors import DataError, ParameterError, UnknownSymbolError
-from quantlab.risk._inputs import as_returns, check_horizon, check_level, check_weights
+from quantlab.risk._inputs import (
+    KeyMatcher,
+    align_keys,
+    as_returns,
+    check_horizon,
+    check_level,
+    check_not_prices,
+    check_weights,
+)
 
 __all__ = [
     "HistoricalScenario",
@@ -57,6 +66,9 @@ DEFAULT_BETA_LOOKBACK = 365
 #: Fewest paired observations accepted for a beta estimate.
 MIN_BETA_OBS = 30
 _PACKAGED = "scenarios.toml"
+_PACKAGED_SOURCE = f"quantlab/risk/{_PACKAGED}"
+#: Asset name that is never a shock key: asks a scenario for its market/default return.
+_NOT_SHOCKED = "\x00not shocked"
 
 
 # --------------------------------------------------------------------------------------------
@@ -70,6 +82,8 @@ class Scenario:
 
     name: str
     description: str = ""
+    #: File the scenario was read from ("" when built in code); named in error messages.
+    source: str = field(default="", compare=False, kw_only=True)
 
     kind = "scenario"
 
@@ -142,10 +156,20 @@ class HypotheticalScenario(Scenario):
     kind = "hypothetical"
 
     def __post_init__(self) -> None:
-        where = f"scenario {self.name}"
+        where = f"scenario {self.name}" + (f" ({self.source})" if self.source else "")
+        if not isinstance(self.shocks, Mapping):
+            raise ParameterError(f"{where}: shocks must be a mapping symbol -> return, "
+                                 f"got {type(self.shocks).__name__}")
         try:
-            shocks = {str(k): _toml_return(v, where, f"shocks.{k}") for k, v in
-                      dict(self.shocks).items()}
+            shocks = {}
+            first: dict[str, Any] = {}
+            for k, v in dict(self.shocks).items():
+                key = _shock_key(k)
+                if key in first:
+                    raise ParameterError(f"{where}: shocks {first[key]!r} and {k!r} both name "
+                                         f"{key}")
+                first[key] = k
+                shocks[key] = _toml_return(v, where, f"shocks.{k}")
             for key in ("default", "market"):
                 if getattr(self, key) is not None:
                     _toml_return(getattr(self, key), where, key)
@@ -155,7 +179,15 @@ class HypotheticalScenario(Scenario):
             raise ParameterError(f"{where}: needs shocks or market")
         if self.beta_scaled and self.market is None:
             raise ParameterError(f"{where}: beta_scaled needs a market shock")
+        if not isinstance(self.beta_scaled, bool):
+            raise ParameterError(f"{where}: beta_scaled={self.beta_scaled!r} must be True or False")
+        try:
+            market_asset = normalize_symbol(self.market_asset)
+        except ParameterError:
+            raise ParameterError(f"{where}: market_asset={self.market_asset!r} is not a symbol "
+                                 "like BTC/USDT") from None
         object.__setattr__(self, "shocks", shocks)
+        object.__setattr__(self, "market_asset", market_asset)
 
     def asset_return(self, asset: str, beta: float | None = None) -> float:
         """Unfloored return of ``asset`` under this scenario (``beta`` needed if beta-scaled)."""
@@ -168,6 +200,17 @@ class HypotheticalScenario(Scenario):
                 return float(beta) * self.market
             return float(self.market)
         return 0.0 if self.default is None else float(self.default)
+
+
+def _shock_key(key: Any) -> str:
+    """A shock key in ccxt unified spelling (``btc_usdt`` -> ``BTC/USDT``); other strings are
+    kept as given (they may name a column of user data) and matched in :func:`stress_test`."""
+    if not isinstance(key, str) or not key.strip():
+        raise ParameterError(f"shock key {key!r} must be a symbol like BTC/USDT")
+    try:
+        return normalize_symbol(key)
+    except ParameterError:
+        return key
 
 
 _HIST_KEYS = {"start", "end", "description"}
@@ -235,12 +278,24 @@ def _parse_entry(kind: str, name: str, entry: Any, source: str) -> Scenario:
         end = _toml_day(entry["end"], source, f"{where}.end")
         if start > end:
             raise _bad(source, f"{where}.start", f"{start:%Y-%m-%d} is after end {end:%Y-%m-%d}")
-        return HistoricalScenario(name=name, description=description, start=start, end=end)
+        return HistoricalScenario(name=name, description=description, start=start, end=end,
+                                  source=source)
     shocks_raw = entry.get("shocks", {})
     if not isinstance(shocks_raw, dict):
         raise _bad(source, f"{where}.shocks", 'must be a table like { "BTC/USDT" = -0.3 }')
-    shocks = {str(sym): _toml_return(v, source, f"{where}.shocks.{sym}")
-              for sym, v in shocks_raw.items()}
+    shocks: dict[str, float] = {}
+    first: dict[str, str] = {}
+    for sym, v in shocks_raw.items():
+        try:
+            key = normalize_symbol(sym)
+        except ParameterError:
+            raise _bad(source, f"{where}.shocks.{sym!r}",
+                       "is not a symbol (expected BASE/QUOTE, e.g. BTC/USDT)") from None
+        if key in first:
+            raise _bad(source, f"{where}.shocks.{sym!r}",
+                       f"names {key} again (already given as {first[key]!r})")
+        first[key] = sym
+        shocks[key] = _toml_return(v, source, f"{where}.shocks.{sym}")
     market = entry.get("market")
     if market is not None:
         market = _toml_return(market, source, f"{where}.market")
@@ -259,6 +314,12 @@ def _parse_entry(kind: str, name: str, entry: Any, source: str) -> Scenario:
     market_asset = entry.get("market_asset", "BTC/USDT")
     if not isinstance(market_asset, str) or not market_asset:
         raise _bad(source, f"{where}.market_asset", "must be a symbol string like BTC/USDT")
+    try:
+        market_asset = normalize_symbol(market_asset)
+    except ParameterError:
+        raise _bad(source, f"{where}.market_asset",
+                   f"= {market_asset!r} is not a symbol (expected BASE/QUOTE, e.g. BTC/USDT)"
+                   ) from None
     lookback = entry.get("lookback")
     if lookback is not None and (isinstance(lookback, bool) or not isinstance(lookback, int)
                                  or lookback < MIN_BETA_OBS):
@@ -266,7 +327,7 @@ def _parse_entry(kind: str, name: str, entry: Any, source: str) -> Scenario:
                    f"= {lookback!r} must be a whole number of bars >= {MIN_BETA_OBS}")
     return HypotheticalScenario(name=name, description=description, shocks=shocks,
                                 default=default, market=market, beta_scaled=beta_scaled,
-                                market_asset=market_asset, lookback=lookback)
+                                market_asset=market_asset, lookback=lookback, source=source)
 
 
 def _parse_library(text: str, source: str) -> dict[str, Scenario]:
@@ -316,7 +377,7 @@ def load_scenarios(path: str | Path | None = None, *, include_packaged: bool = T
     out: dict[str, Scenario] = {}
     if include_packaged:
         entry = resources.files("quantlab") / "risk" / _PACKAGED
-        out.update(_parse_library(entry.read_text(encoding="utf-8"), f"quantlab/risk/{_PACKAGED}"))
+        out.update(_parse_library(entry.read_text(encoding="utf-8"), _PACKAGED_SOURCE))
     if path is not None:
         p = Path(path)
         try:
@@ -352,6 +413,15 @@ def _weights_series(weights: Any, assets: Sequence[Any] | None = None) -> pd.Ser
                              '{"BTC/USDT": 0.6, "ETH/USDT": 0.4}')
     if not keys:
         raise ParameterError("weights are empty")
+    first: dict[Any, Any] = {}
+    for key in keys:
+        try:
+            canon: Any = normalize_symbol(key) if isinstance(key, str) else key
+        except ParameterError:
+            canon = key
+        if canon in first:
+            raise ParameterError(f"weights: {first[canon]!r} and {key!r} both name {canon}")
+        first[canon] = key
     arr = check_weights(weights, keys)
     return pd.Series(arr, index=pd.Index(keys, name="asset"), name="weight")
 
@@ -360,6 +430,8 @@ def _check_value(value: Any) -> float | None:
     if value is None:
         return None
     try:
+        if isinstance(value, bool | np.bool_):
+            raise TypeError(value)
         v = float(value)
     except (TypeError, ValueError):
         raise ParameterError(f"value={value!r} must be a positive number (portfolio value)") from None
@@ -392,6 +464,7 @@ def _returns_table(data: Any, from_returns: bool) -> pd.DataFrame:
     """Per-asset simple returns (NaN = no data) from user prices or returns."""
     frame = _close_frame(data)
     if from_returns:
+        check_not_prices(frame, "prices_or_returns")
         bad = (frame <= -1.0).to_numpy()
         if bad.any():
             row, col = np.argwhere(bad)[0]
@@ -661,18 +734,78 @@ def stress_test(
     chosen = _select(scenarios, library)
     bundled = prices_or_returns is None
     if bundled:
-        from quantlab.data.symbols import normalize_symbol
+        from quantlab.data.sample import sample_symbols
 
         w = _weights_series(weights)
-        w.index = pd.Index([normalize_symbol(str(a)) for a in w.index], name="asset")
-        if w.index.has_duplicates:
-            raise ParameterError("weights name an asset twice")
+        keys = list(w.index)
+        canon: list[str] = []
+        for key in keys:
+            try:
+                sym = normalize_symbol(str(key))
+            except ParameterError:
+                raise ParameterError(f"weights: key {key!r} is not a symbol like BTC/USDT"
+                                     ) from None
+            if sym in canon:
+                raise ParameterError(f"weights: {keys[canon.index(sym)]!r} and {key!r} both "
+                                     f"name {sym}")
+            canon.append(sym)
+        w.index = pd.Index(canon, name="asset")
         if proxy is not None:
-            proxy = normalize_symbol(proxy)
+            try:
+                proxy = normalize_symbol(proxy)
+            except ParameterError:
+                raise ParameterError(f"missing='proxy:{proxy}': {proxy!r} is not a symbol like "
+                                     "BTC/USDT") from None
+        universe = KeyMatcher(sample_symbols())
     else:
         user_frame = _close_frame(prices_or_returns)
-        w = _weights_series(weights, list(user_frame.columns))
+        if from_returns:
+            check_not_prices(user_frame, "prices_or_returns")
+        cols = list(user_frame.columns)
+        universe = KeyMatcher(cols)
+        if isinstance(weights, Mapping | pd.Series):
+            items = list(weights.items())
+            pos = align_keys([k for k, _ in items], cols, name="weights")
+            w = _weights_series(pd.Series([v for _, v in items],
+                                          index=pd.Index([cols[i] for i in pos])))
+        else:
+            w = _weights_series(weights, cols)
+        if proxy is not None:
+            found = universe.find(proxy)
+            if found is None:
+                raise UnknownSymbolError(f"missing='proxy:{proxy}': {proxy} is not in "
+                                         f"prices_or_returns (columns: {', '.join(map(str, cols))})")
+            proxy = cols[found]
     assets = list(w.index)
+    held = KeyMatcher(assets)
+
+    def shocks_of(sc: HypotheticalScenario) -> dict[Any, float]:
+        """The scenario's shocks keyed by portfolio asset; refuses keys naming no known asset."""
+        out: dict[Any, float] = {}
+        for key, shock in sc.shocks.items():
+            i = held.find(key)
+            if i is not None:
+                out[assets[i]] = float(shock)
+                continue
+            if universe.find(key) is not None or sc.source == _PACKAGED_SOURCE:
+                continue  # a known asset the portfolio does not hold
+            where = f"scenario {sc.name}" + (f" ({sc.source})" if sc.source else "")
+            data = "the bundled sample" if bundled else "prices_or_returns"
+            raise ParameterError(
+                f"{where}: shock key {key!r} names no asset of the portfolio or of {data} "
+                f"(portfolio: {', '.join(map(str, assets))})")
+        return out
+
+    def data_name(symbol: str) -> str:
+        """The data's column name of ``symbol`` (user columns may be spelled differently)."""
+        if bundled:
+            return symbol
+        i = universe.find(symbol)
+        if i is None:
+            raise UnknownSymbolError(f"{symbol} is not in prices_or_returns (columns: "
+                                     f"{', '.join(map(str, universe.assets))})")
+        return str(universe.assets[i]) if not isinstance(universe.assets[i], str) \
+            else universe.assets[i]
 
     cache: dict[str, pd.DataFrame] = {}
 
@@ -729,13 +862,16 @@ def stress_test(
                 notes.append(f"proxy {proxy} for {', '.join(nan_assets)}")
         elif isinstance(sc, HypotheticalScenario):
             betas = None
+            shocks = shocks_of(sc)
             if sc.beta_scaled:
-                rets = returns_for([sc.market_asset])
+                market = data_name(sc.market_asset)
+                rets = returns_for([market])
                 lookback = sc.lookback or beta_lookback
-                betas = estimate_betas(rets, sc.market_asset, lookback=lookback,
-                                       assets=[a for a in assets if a not in sc.shocks])
+                betas = estimate_betas(rets, market, lookback=lookback,
+                                       assets=[a for a in assets if a not in shocks])
                 betas_used[name] = betas
-            r = pd.Series({a: sc.asset_return(a, None if betas is None else betas.get(a))
+            r = pd.Series({a: shocks[a] if a in shocks else
+                           sc.asset_return(_NOT_SHOCKED, None if betas is None else betas.get(a))
                            for a in assets}, dtype="float64")
             floored = [a for a in assets if r[a] < -1.0]
             if floored:
@@ -940,6 +1076,8 @@ def stressed_var(
     horizon = check_horizon(horizon)
     value = _check_value(value)
     try:
+        if isinstance(vol_multiplier, bool | np.bool_):
+            raise TypeError(vol_multiplier)
         k = float(vol_multiplier)
     except (TypeError, ValueError):
         raise ParameterError(f"vol_multiplier={vol_multiplier!r} must be a positive number") from None

@@ -13,15 +13,45 @@ DataFrame of symbols, so pandas code written once works for one asset and for ma
 from __future__ import annotations
 
 import inspect
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
 
-from quantlab.errors import ParameterError, StrategyError
+from quantlab.errors import ParameterError, QuantlabError, StrategyError
 
-__all__ = ["Param", "Signals", "Strategy", "TargetWeights"]
+__all__ = ["Param", "Signals", "Strategy", "TargetWeights", "strategy_errors"]
+
+
+@contextmanager
+def strategy_errors(label: str, where: str) -> Iterator[None]:
+    """Turn an exception raised by user strategy code into a one-line :class:`StrategyError`.
+
+    Parameters
+    ----------
+    label : str
+        The strategy's name (``Strategy.label()``).
+    where : str
+        The method being called, e.g. ``"signals()"`` or ``"batch_signals()"``.
+
+    Raises
+    ------
+    StrategyError
+        ``strategy NAME raised TYPE: MESSAGE in WHERE``, chained to the original exception.
+        :class:`QuantlabError` subclasses pass through unchanged.
+    """
+    try:
+        yield
+    except QuantlabError:
+        raise
+    except Exception as exc:  # any bug in user code is reported, not hidden
+        message = " ".join(str(exc).split()) or "(no message)"
+        raise StrategyError(
+            f"strategy {label} raised {type(exc).__name__}: {message} in {where}"
+        ) from exc
 
 Frame = pd.Series | pd.DataFrame
 
@@ -73,6 +103,8 @@ class Param:
                     value = low in {"true", "1", "yes"}
                 else:
                     value = bool(value)
+            elif kind in (int, float) and isinstance(value, bool | np.bool_):
+                raise TypeError(value)  # True is not the number 1 here
             elif kind is int:
                 if isinstance(value, float | np.floating) and not float(value).is_integer():
                     raise ValueError(value)
@@ -224,7 +256,8 @@ class Strategy:
         for key, param in self.params.items():
             raw = values.get(key, param.default)
             self._values[key] = param.convert(raw, self.label())
-        self.validate()
+        with strategy_errors(self.label(), "validate()"):
+            self.validate()
 
     def __getattr__(self, key: str) -> Any:
         values = self.__dict__.get("_values")
@@ -288,8 +321,15 @@ class Strategy:
         return doc.splitlines()[0] if doc else ""
 
     def run(self, bars: pd.DataFrame) -> Signals | TargetWeights:
-        """Call :meth:`signals` and check its output (alignment, dtypes)."""
-        out = self.signals(bars)
+        """Call :meth:`signals` and check its output (alignment, dtypes).
+
+        An exception raised inside ``signals()`` (a bug in the strategy) becomes a
+        :class:`StrategyError` naming the strategy and the exception, chained to the original
+        (``raise ... from exc``) so its traceback is kept; a :class:`QuantlabError` raised
+        deliberately by the strategy passes through unchanged.
+        """
+        with strategy_errors(self.label(), "signals()"):
+            out = self.signals(bars)
         if not isinstance(out, Signals | TargetWeights):
             raise StrategyError(
                 f"{self.label()}.signals() returned {type(out).__name__}, "

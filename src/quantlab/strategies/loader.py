@@ -73,7 +73,7 @@ def import_file(path: str | Path) -> ModuleType:
         raise StrategyError(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
     except Exception as exc:
         sys.modules.pop(name, None)
-        raise StrategyError(f"{path}: error while importing: {type(exc).__name__}: {exc}") from None
+        raise StrategyError(f"{path}: error while importing: {type(exc).__name__}: {exc}") from exc
     _CACHE[key] = (stamp, module)
     return module
 
@@ -166,4 +166,4 @@ def _import_module(name: str) -> Any:
     except Exception as exc:
         raise StrategyError(
             f"error importing strategy module {name!r}: {type(exc).__name__}: {exc}"
-        ) from None
+        ) from exc
