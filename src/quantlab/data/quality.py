@@ -66,7 +66,10 @@ class QualityReport:
     ----------
     issues : pandas.DataFrame
         One row per finding with columns ``check``, ``severity`` (error/warning/info),
-        ``time``, ``row`` (0-based position in the checked frame) and ``detail``.
+        ``time``, ``row`` (0-based position in the checked frame, or in the file for
+        :func:`~quantlab.data.read_ohlcv_file`; :meth:`row_label` gives the number shown to
+        users) and ``detail``. Methods :meth:`error_message`/:meth:`raise_for_errors` give one
+        line covering every error kind; :meth:`listing` the full grouped listing.
     symbol, source : str or None
         What was checked (used in messages).
     timeframe : pandas.Timedelta or None
@@ -223,7 +226,7 @@ class QualityReport:
         msg = self.error_message(note=note, max_rows=max_rows)
         if msg is not None:
             exc = DataQualityError(msg)
-            exc.report = self  # type: ignore[attr-defined]
+            exc.report = self
             raise exc
         return self
 
@@ -309,6 +312,7 @@ class QualityReport:
                     "severity": r.severity,
                     "time": None if pd.isna(r.time) else pd.Timestamp(r.time).isoformat(),
                     "row": None if pd.isna(r.row) else int(r.row),
+                    "row_number": None if pd.isna(r.row) else self.row_label(int(r.row)),
                     "detail": r.detail,
                 }
                 for r in self.issues.itertuples()
@@ -454,7 +458,8 @@ def check_quality(
     steps = np.diff(tvals)
     monotonic = bool((steps >= 0).all())
     if monotonic:
-        dup = np.concatenate([[False], steps == 0])
+        dup = np.zeros(n, dtype=bool)
+        dup[1:] = steps == 0
     else:
         dup = times.duplicated(keep="first")
     if dup.any():

@@ -243,7 +243,7 @@ def import_file(
         if report is None:
             raise
         error = DataQualityError(report.error_message(note="nothing imported"))
-        error.report = report  # type: ignore[attr-defined]
+        error.report = report
         raise error from None
     _check_spacing(df, timeframe, str(path))
     old = None
