@@ -8,6 +8,8 @@ errors); a traceback is shown only with ``--debug``.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "DataError",
     "DataQualityError",
@@ -50,7 +52,16 @@ class DataError(QuantlabError):
 
 
 class DataQualityError(DataError):
-    """Market data fails a hard quality check (NaN, duplicates, OHLC inconsistency, ...)."""
+    """Market data fails a hard quality check (NaN, duplicates, OHLC inconsistency, ...).
+
+    Attributes
+    ----------
+    report : quantlab.data.QualityReport or None
+        The full report (every finding) when raised from a quality check; its ``listing()``
+        shows each kind of defect with its count and first rows.
+    """
+
+    report: Any = None
 
 
 class StrategyError(QuantlabError):

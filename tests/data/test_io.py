@@ -166,3 +166,88 @@ def test_fuzz_reader_never_crashes(tmp_path, header, rows, sep):
     assert list(df.columns) == FIELDS
     assert df.index.is_monotonic_increasing and df.index.is_unique
     assert np.isfinite(df.to_numpy()).all()
+
+
+MULTI = (
+    "\n\n"                                   # lines 1-2: leading blank lines
+    "date,open,high,low,close,volume\n"      # line 3: header
+    "2024-01-01,100,102,99,101,5\n"          # 4
+    "2024-01-02,101,103,100,102,6\n"         # 5
+    "2024-01-02,101,103,100,102,6\n"         # 6 duplicate of line 5
+    "2024-01-03,101,100,101.5,101,5\n"       # 7 low > high
+    "bad-date,1,2,0.5,1,1\n"                 # 8 unparsable time
+    "2024-01-05,1,2,0.5,oops,1\n"            # 9 non-numeric close
+    "2024-01-06,1,2,0.5,1,x\n"               # 10 non-numeric volume
+    "2024-01-07,1,2,0.5,,1\n"                # 11 empty close (NaN)
+    "\n"                                     # 12 blank
+    "2024-01-08,1,2,0.5,1,-1\n"              # 13 negative volume
+    "2024-01-08,1,2,0.5,1,1\n"               # 14 duplicate of line 13
+)
+
+
+def test_every_defect_of_a_csv_in_one_pass_with_line_numbers(tmp_path):
+    p = write(tmp_path, MULTI, "multi.csv")
+    with pytest.raises(DataQualityError) as info:
+        read_ohlcv_file(p)
+    msg = str(info.value)
+    assert "\n" not in msg
+    assert msg == (
+        f"{p}: 8 hard errors — bad_time ×1 (row 8: cannot parse time 'bad-date'), non_numeric ×2 (rows 9, 10), "
+        "duplicate_time ×2 (rows 6, 14), non_finite ×1 (row 11: close is NaN), negative_volume ×1 "
+        "(row 13: volume -1 < 0), ohlc_inconsistent ×1 (row 7: low 101.5 > high 100; open 101 > high 100; "
+        "open 101 < low 101.5; close 101 > high 100; close 101 < low 101.5)"
+    )
+    rep = info.value.report
+    errors = rep.errors
+    assert [(c, rep.row_label(r)) for c, r in zip(errors["check"], errors["row"], strict=True)] == [
+        ("duplicate_time", 6), ("ohlc_inconsistent", 7), ("bad_time", 8), ("non_numeric", 9),
+        ("non_numeric", 10), ("non_finite", 11), ("negative_volume", 13), ("duplicate_time", 14),
+    ]
+    listing = rep.listing()
+    assert "    row 6 (2024-01-02): duplicate timestamp 2024-01-02 (first at row 5)" in listing
+    assert "    row 14 (2024-01-08): duplicate timestamp 2024-01-08 (first at row 13)" in listing
+    assert "    row 9: non-numeric close 'oops'" in listing and "    row 10: non-numeric volume 'x'" in listing
+    # validate=False still refuses unparsable values, but only those
+    with pytest.raises(DataQualityError) as info:
+        read_ohlcv_file(p, validate=False)
+    assert str(info.value) == (
+        f"{p}: 3 hard errors — bad_time ×1 (row 8: cannot parse time 'bad-date'), non_numeric ×2 (rows 9, 10)"
+    )
+
+
+def test_non_numeric_cells_of_every_column_reported_together(tmp_path):
+    rows = [f"2024-01-{d:02d},100,102,99,101,5" for d in range(1, 13)]
+    rows[2] = "2024-01-03,1O0,102,99,101,5"  # letter O, line 4
+    rows[6] = "2024-01-07,100,102,99,101,n/a"  # line 8
+    rows[9] = "2024-01-10,100,high,99,101,5"  # line 11
+    p = write(tmp_path, "date,open,high,low,close,volume\n" + "\n".join(rows) + "\n")
+    with pytest.raises(DataError) as info:
+        read_ohlcv_file(p)
+    assert str(info.value) == f"{p}: 3 hard errors — non_numeric ×3 (rows 4, 8, 11)"
+    assert info.value.report.errors["detail"].tolist() == [
+        "non-numeric open '1O0'", "non-numeric volume 'n/a'", "non-numeric high 'high'",
+    ]
+
+
+def test_bad_times_all_reported(tmp_path):
+    text = "time,open,high,low,close,volume\n" + "".join(
+        f"{t},1,2,0.5,1,1\n" for t in ["1704067200000", "x", "1704153600000", "", "1704240000000", "9e99"]
+    )
+    with pytest.raises(DataQualityError) as info:
+        read_ohlcv_file(write(tmp_path, text))
+    assert info.value.report.errors["detail"].tolist() == [
+        "cannot parse time 'x'", "missing time", "time 9e99 is out of range",
+    ]
+    assert str(info.value).endswith("bad_time ×3 (rows 3, 5, 7)")
+
+
+def test_parquet_rows_are_records(tmp_path):
+    df = pd.DataFrame(
+        {"open": [1.0, 1, 1, 1], "high": [2.0, 2, 0.5, 2], "low": [0.5, 0.5, 1, 0.5], "close": [1.0, 1, 1, 1],
+         "volume": [1.0, -1, 1, 1]},
+        index=pd.DatetimeIndex(["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-04"], tz="UTC", name="time"),
+    )
+    df.to_parquet(tmp_path / "x.parquet")
+    with pytest.raises(DataQualityError) as info:
+        read_ohlcv_file(tmp_path / "x.parquet")
+    assert str(info.value).startswith(f"{tmp_path / 'x.parquet'}: 2 hard errors — negative_volume ×1 (row 2: volume -1 < 0), ohlc_inconsistent ×1 (row 3: low 1 > high 0.5")

@@ -71,7 +71,13 @@ def test_duplicate_timestamp():
     rep = check_quality(df, timeframe="1h")
     issues = only(rep, "duplicate_time")
     assert len(issues) == 1 and issues.iloc[0]["row"] == 31
-    assert issues.iloc[0]["detail"] == "duplicate timestamp 2024-01-02 06:00 (first at row 30)"
+    # rows in messages are 1-based: position 30 is row 31, the duplicate (position 31) row 32
+    assert issues.iloc[0]["detail"] == "duplicate timestamp 2024-01-02 06:00 (first at row 31)"
+    with pytest.raises(DataQualityError, match=r"^data row 32 \(2024-01-02 06:00\): duplicate .* \(first at row 31\)$"):
+        rep.raise_for_errors()
+    rep = check_quality(df, timeframe="1h", row_numbers=np.arange(len(df)) + 2)  # CSV lines
+    assert rep.issues.iloc[0]["detail"].endswith("(first at row 32)")
+    assert rep.message(rep.issues.iloc[0]).startswith("data row 33 ")
     assert not rep.ok
 
 
@@ -117,8 +123,11 @@ def test_open_outside_range_and_non_positive():
     assert rep.errors.iloc[1]["detail"] == "open 0 <= 0, high 0 <= 0, low 0 <= 0, close 0 <= 0"
     with pytest.raises(DataQualityError) as info:
         rep.raise_for_errors()
-    assert str(info.value).startswith("x.csv row 6 (2024-01-01 05:00): open ")
-    assert str(info.value).endswith("(and 1 more error)")
+    assert str(info.value) == (
+        "x.csv: 2 hard errors — non_positive_price ×1 (row 10: open 0 <= 0, high 0 <= 0, low 0 <= 0, "
+        "close 0 <= 0), ohlc_inconsistent ×1 (row 6: open 103.232942 > high 102.232942)"
+    )
+    assert info.value.report is rep
 
 
 def test_stale_prices():
@@ -137,19 +146,17 @@ def test_stale_prices():
 
 def test_outlier_robust_z():
     df = clean()
-    df.iloc[70, df.columns.get_loc("close")] *= 1.5  # +50 % spike, then back
-    df["high"] = df[["open", "high", "close"]].max(axis=1)
+    df.iloc[70:, :4] *= 1.5  # +50 % level shift that persists: an outlier, not a bad tick
     rep = check_quality(df, timeframe="1h")
     issues = only(rep, "outlier_return")
-    assert list(issues["row"]) == [70, 71]  # the spike and the return to normal
+    assert list(issues["row"]) == [70]
     assert (issues["severity"] == "info").all()
     assert rep.ok and rep.warnings.empty
     r = df["close"].pct_change().dropna().to_numpy()
     z = 0.6745 * (r - np.median(r)) / np.median(np.abs(r - np.median(r)))
-    assert f"robust z {z[69]:+.1f}" in issues.iloc[0]["detail"]
-    assert round(z[69], 1) == 116.9 and round(z[70], 1) == -77.8
-    # threshold between the two |z| values keeps only the spike
-    assert check_quality(df, timeframe="1h", outlier_threshold=100).issues["row"].tolist() == [70]
+    assert issues.iloc[0]["detail"] == f"return {r[69]:+.2%} (robust z {z[69]:+.1f})"
+    assert round(z[69], 1) == 117.0
+    assert check_quality(df, timeframe="1h", outlier_threshold=120).issues.empty
 
 
 def test_to_dict_and_html():

@@ -79,10 +79,20 @@ def _fetch(args: argparse.Namespace) -> int:
 
 def _import(args: argparse.Namespace) -> int:
     from quantlab.data import import_file, load
+    from quantlab.errors import DataQualityError
 
-    with _warnings_to_stderr():
-        path = import_file(args.file, args.symbol, args.timeframe, exchange=args.exchange,
-                           data_dir=args.data_dir)
+    try:
+        with _warnings_to_stderr():
+            path = import_file(args.file, args.symbol, args.timeframe, exchange=args.exchange,
+                               data_dir=args.data_dir)
+    except DataQualityError as exc:
+        report = getattr(exc, "report", None)
+        if report is None or len(report.errors) < 2 or getattr(args, "debug", False):
+            raise
+        # several defects: the one-line summary, then every kind with its count and first rows
+        print(f"quantlab: error: {exc}", file=sys.stderr)
+        print(report.listing(max_rows=args.max_issues), file=sys.stderr)
+        return exc.exit_code
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         df = load(args.symbol, exchange=args.exchange, timeframe=args.timeframe, data_dir=args.data_dir)
@@ -98,9 +108,25 @@ def _import(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_frames(args: argparse.Namespace) -> Iterator[tuple[str, str, Callable[[], pd.DataFrame]]]:
+def _read_raw_cache(path: Any) -> tuple[pd.DataFrame, np.ndarray]:
+    """A cache file as stored (unsorted rows and duplicates kept) and its record numbers."""
+    from quantlab.data.frame import FIELDS
+    from quantlab.data.io import _read_parquet, read_ohlcv_file
+
+    raw, rows = _read_parquet(path, str(path))
+    if "time" not in raw.columns or any(c not in raw.columns for c in FIELDS):
+        df = read_ohlcv_file(path, validate=False)  # foreign layout: the forgiving reader sorts
+        return df, np.arange(len(df)) + 1
+    idx = pd.DatetimeIndex(raw["time"], name="time")
+    idx = idx.tz_localize("UTC") if idx.tz is None else idx.tz_convert("UTC")
+    return raw.set_index(idx)[FIELDS].astype("float64"), rows
+
+
+def _check_frames(
+    args: argparse.Namespace,
+) -> Iterator[tuple[str, str, Callable[[], tuple[pd.DataFrame, np.ndarray]]]]:
     from quantlab.data.sample import load_sample, sample_path, sample_symbols
-    from quantlab.data.store import cached_symbols, read_cache, require_cache_file
+    from quantlab.data.store import cached_symbols, require_cache_file
 
     symbols = _symbols(args.symbols)
     if args.exchange is None:
@@ -108,8 +134,13 @@ def _check_frames(args: argparse.Namespace) -> Iterator[tuple[str, str, Callable
             raise ParameterError(
                 f"--timeframe {args.timeframe}: the bundled sample is daily (1d); add --exchange"
             )
+
+        def sample(sym: str) -> tuple[pd.DataFrame, np.ndarray]:
+            df = load_sample(sym)
+            return df, np.arange(len(df)) + 2  # bundled CSV: row = line number (header is line 1)
+
         for sym in symbols or sample_symbols():
-            yield sym, str(sample_path(sym)), lambda sym=sym: load_sample(sym)
+            yield sym, str(sample_path(sym)), lambda sym=sym: sample(sym)
         return
     tf = args.timeframe or "1d"
     if not symbols:
@@ -118,19 +149,21 @@ def _check_frames(args: argparse.Namespace) -> Iterator[tuple[str, str, Callable
             raise ParameterError(f"nothing cached for {args.exchange} {tf} under {args.data_dir}")
     for sym in symbols:
         path = require_cache_file(args.exchange, sym, tf, args.data_dir)
-        yield sym, str(path), lambda path=path: read_cache(path, check=False)
+        # read the file as stored: a sorting reader would hide an unsorted cache
+        yield sym, str(path), lambda path=path: _read_raw_cache(path)
 
 
 def _check(args: argparse.Namespace) -> int:
     from quantlab.data import check_quality
+    from quantlab.data.frame import to_utc
 
+    as_of = None if args.as_of is None else to_utc(args.as_of, "--as-of")
     reports = []
     for sym, source, read in _check_frames(args):
-        df = read()
+        df, rows = read()
         rep = check_quality(df, timeframe=args.timeframe, symbol=sym, source=source,
-                            outlier_threshold=args.outlier_z, stale_bars=args.stale_bars)
-        if source.endswith(".csv"):  # bundled CSV: row = line number (header is line 1)
-            rep.row_numbers = np.arange(len(df)) + 2
+                            outlier_threshold=args.outlier_z, stale_bars=args.stale_bars,
+                            spike_threshold=args.spike_z, as_of=as_of, row_numbers=rows)
         reports.append(rep)
     ok = all(r.ok for r in reports)
     if args.json:
@@ -148,10 +181,14 @@ def _check(args: argparse.Namespace) -> int:
     ).set_index("symbol")
     print_table(_short_times(summary))
     shown_any = False
+    severity_rank = {"error": 0, "warning": 1, "info": 2}
     for r in reports:
         issues = r.issues if args.all else r.issues[r.issues["severity"] != "info"]
         if issues.empty:
             continue
+        # errors first, then warnings, then info; by row within a severity
+        key = issues["severity"].map(severity_rank)
+        issues = issues.assign(_k=key).sort_values("_k", kind="stable").drop(columns="_k")
         if not shown_any:
             print()
         shown_any = True
@@ -226,6 +263,8 @@ def register(sub: Any) -> None:
     p.add_argument("--symbol", required=True, help="symbol it holds, e.g. BTC/USDT")
     p.add_argument("--timeframe", required=True, help="bar length, e.g. 1d")
     p.add_argument("--exchange", default="local", help="cache folder (default: local)")
+    p.add_argument("--max-issues", type=int, default=5,
+                   help="rows listed per kind of defect when the file is refused (default 5)")
     common(p)
     p.set_defaults(func=_import)
 
@@ -235,6 +274,11 @@ def register(sub: Any) -> None:
     p.add_argument("--timeframe", help="timeframe of cached data (default 1d)")
     p.add_argument("--outlier-z", type=float, default=10.0, help="robust z threshold (default 10)")
     p.add_argument("--stale-bars", type=int, default=5, help="repeated closes flagged (default 5)")
+    p.add_argument("--spike-z", type=float, default=10.0,
+                   help="robust z of a one-bar spike that reverts (default 10)")
+    p.add_argument("--as-of", default=None,
+                   help="fetch/check time (UTC): a last bar not closed by then is a partial candle "
+                        "(default: flag a last bar with < 25%% of the median volume)")
     p.add_argument("--max-issues", type=int, default=20, help="issues shown per symbol")
     p.add_argument("--all", action="store_true", help="also list informational findings")
     common(p)

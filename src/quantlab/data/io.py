@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from quantlab.data.frame import FIELDS, TIME_UNIT, normalize_ohlcv
-from quantlab.data.quality import check_quality
+from quantlab.data.quality import CHECKS, QualityReport, _issue, _issues_frame, check_quality
 from quantlab.errors import DataError
 
 __all__ = ["read_ohlcv_file"]
@@ -83,69 +83,81 @@ def _epoch_unit(values: np.ndarray) -> str:
     return "ns"
 
 
-def _parse_time(raw: pd.Series, lines: np.ndarray, name: str) -> pd.DatetimeIndex:
-    """Parse a time column given as strings, numbers or datetimes."""
+def _shown(value: object) -> str:
+    text = str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _parse_time(raw: pd.Series) -> tuple[pd.DatetimeIndex, list[tuple[int, str]]]:
+    """Parse a time column given as strings, numbers or datetimes.
+
+    Returns the index (NaT where a value is missing or unparsable) and one ``(position,
+    detail)`` per bad value, so that every bad row of a file is reported in one pass.
+    """
     if isinstance(raw.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(raw.dtype):
         idx = pd.DatetimeIndex(raw)
         idx = idx.tz_localize("UTC") if idx.tz is None else idx.tz_convert("UTC")
-        bad = np.flatnonzero(idx.isna())
-        if len(bad):
-            raise DataError(f"{name} row {lines[bad[0]]}: missing time")
-        return idx.as_unit(TIME_UNIT)
-    if pd.api.types.is_numeric_dtype(raw.dtype):
-        nums = raw.to_numpy(dtype="float64")
-        text = raw.astype(str)
+        bad = [(int(i), "missing time") for i in np.flatnonzero(idx.isna())]
+        return idx.as_unit(TIME_UNIT), bad
+    if pd.api.types.is_numeric_dtype(raw.dtype) and not pd.api.types.is_bool_dtype(raw.dtype):
+        nums = raw.to_numpy(dtype="float64", na_value=np.nan)
+        text = raw.astype(str).to_numpy(dtype=object)
+        empty = np.isnan(nums)
     else:
-        text = raw.astype("string").str.strip().fillna("")
-        nums = pd.to_numeric(text, errors="coerce").to_numpy(dtype="float64")
-    empty = np.flatnonzero((text == "").to_numpy() | (pd.isna(nums) & raw.isna().to_numpy()))
-    if len(empty):
-        raise DataError(f"{name} row {lines[empty[0]]}: missing time")
-    is_num = ~np.isnan(nums)
-    if is_num.all():
-        unit = _epoch_unit(nums)
+        stripped = raw.astype("string").str.strip().fillna("")
+        text = stripped.to_numpy(dtype=object)
+        empty = (stripped == "").to_numpy(dtype=bool)
+        nums = pd.to_numeric(stripped.mask(empty, None), errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    is_num = ~np.isnan(nums) & ~empty
+    filled = ~empty
+    numeric = bool(filled.any()) and (is_num[filled].all() or is_num[filled].mean() > 0.5)
+    problems = np.zeros(len(raw), dtype=object)
+    problems[empty] = "missing time"
+    if numeric:
+        finite = is_num & np.isfinite(nums)
+        unit = _epoch_unit(nums[finite])
+        limit = {"s": 9.2e9, "ms": 9.2e12, "us": 9.2e15, "ns": 9.2e18}[unit]
+        in_range = finite & (np.abs(np.where(finite, nums, 0.0)) < limit)
+        parsed = pd.to_datetime(np.where(in_range, nums, np.nan), unit=unit, utc=True, errors="coerce")
+        values = pd.DatetimeIndex(parsed).as_unit(TIME_UNIT)
+        for i in np.flatnonzero(filled & ~finite):
+            problems[i] = f"cannot parse time {_shown(text[i])!r}"
+        for i in np.flatnonzero(finite & ~in_range):
+            problems[i] = f"time {_shown(text[i])} is out of range"
+        result = values
+    else:
+        strings = pd.Series(text, dtype=object).where(filled, None)
         try:
-            idx = pd.to_datetime(nums, unit=unit, utc=True)
-        except (ValueError, OverflowError, pd.errors.OutOfBoundsDatetime):
-            i = int(np.nanargmax(np.abs(nums)))
-            raise DataError(f"{name} row {lines[i]}: time {text.iloc[i]} is out of range") from None
-        bad = np.flatnonzero(~np.isfinite(nums))
-        if len(bad):
-            raise DataError(f"{name} row {lines[bad[0]]}: cannot parse time {text.iloc[bad[0]]!r}")
-        return pd.DatetimeIndex(idx).as_unit(TIME_UNIT)
-    if is_num.mean() > 0.5:
-        i = int(np.flatnonzero(~is_num)[0])
-        raise DataError(f"{name} row {lines[i]}: cannot parse time {text.iloc[i]!r}")
-    strings = text.astype(object)
-    idx = None
-    for fmt in ("ISO8601", "mixed"):
-        try:
-            idx = pd.to_datetime(strings, utc=True, format=fmt, errors="coerce")
+            values = pd.to_datetime(strings, utc=True, format="ISO8601", errors="coerce")
         except (ValueError, TypeError, OverflowError):
-            continue
-        if not idx.isna().any():
-            break
-    if idx is None:
-        raise DataError(f"{name} row {lines[0]}: cannot parse time {text.iloc[0]!r}")
-    bad = np.flatnonzero(pd.isna(idx))
-    if len(bad):
-        raise DataError(f"{name} row {lines[bad[0]]}: cannot parse time {text.iloc[bad[0]]!r}")
-    return pd.DatetimeIndex(idx).as_unit(TIME_UNIT)
+            values = pd.Series(pd.NaT, index=strings.index, dtype="datetime64[ns, UTC]")
+        left = np.flatnonzero(filled & values.isna().to_numpy())
+        if len(left):
+            try:
+                retry = pd.to_datetime(strings.iloc[left], utc=True, format="mixed", errors="coerce")
+                values = values.astype("datetime64[ns, UTC]")
+                values.iloc[left] = retry.astype("datetime64[ns, UTC]").to_numpy()
+            except (ValueError, TypeError, OverflowError):
+                pass
+        result = pd.DatetimeIndex(values).as_unit(TIME_UNIT)
+        for i in np.flatnonzero(filled & result.isna()):
+            problems[i] = f"cannot parse time {_shown(text[i])!r}"
+    return result, [(int(i), str(problems[i])) for i in np.flatnonzero(problems != 0)]
 
 
-def _parse_number(raw: pd.Series, field: str, lines: np.ndarray, name: str) -> np.ndarray:
+def _parse_number(raw: pd.Series, field: str) -> tuple[np.ndarray, np.ndarray, list[tuple[int, str]]]:
+    """Parse one numeric column: values (NaN where empty or non-numeric), the non-numeric
+    mask and one ``(position, detail)`` per non-numeric cell."""
     if pd.api.types.is_bool_dtype(raw.dtype):
-        raise DataError(f"{name} row {lines[0]}: non-numeric {field} {raw.iloc[0]!r}")
+        mask = np.ones(len(raw), dtype=bool)
+        return np.full(len(raw), np.nan), mask, [(i, f"non-numeric {field} {v!r}") for i, v in enumerate(raw)]
     if pd.api.types.is_numeric_dtype(raw.dtype):
-        return raw.to_numpy(dtype="float64", na_value=np.nan)
+        return raw.to_numpy(dtype="float64", na_value=np.nan), np.zeros(len(raw), dtype=bool), []
     text = raw.astype("string").str.strip()
     nums = pd.to_numeric(text, errors="coerce")
-    bad = np.flatnonzero(nums.isna().to_numpy() & text.notna().to_numpy() & (text != "").fillna(False).to_numpy())
-    if len(bad):
-        value = str(text.iloc[bad[0]])
-        value = value if len(value) <= 40 else value[:37] + "..."
-        raise DataError(f"{name} row {lines[bad[0]]}: non-numeric {field} {value!r}")
-    return nums.to_numpy(dtype="float64", na_value=np.nan)
+    mask = nums.isna().to_numpy() & text.notna().to_numpy() & (text != "").fillna(False).to_numpy()
+    bad = [(int(i), f"non-numeric {field} {_shown(text.iloc[i])!r}") for i in np.flatnonzero(mask)]
+    return nums.to_numpy(dtype="float64", na_value=np.nan), mask, bad
 
 
 def _read_csv(path: Path, name: str) -> tuple[pd.DataFrame, np.ndarray]:
@@ -250,7 +262,8 @@ def read_ohlcv_file(path: str | os.PathLike[str], *, validate: bool = True) -> p
         anything else as delimited text.
     validate : bool
         Refuse data with hard quality errors (NaN, duplicates, OHLC inconsistency, ...).
-        Out-of-order rows are sorted silently.
+        Out-of-order rows are sorted silently. Unparsable times and non-numeric cells are
+        refused either way.
 
     Returns
     -------
@@ -261,11 +274,17 @@ def read_ohlcv_file(path: str | os.PathLike[str], *, validate: bool = True) -> p
     Raises
     ------
     DataError
-        ``"FILE: missing column close"``, ``"FILE row N: non-numeric close 'abc'"``, empty or
-        binary files, unreadable parquet.
+        ``"FILE: missing column close"``, empty or binary files, unreadable parquet,
+        malformed CSV.
     DataQualityError
-        ``"FILE row N (TIME): low 101.5 > high 100"`` and other hard quality errors (row
-        numbers are file line numbers for CSV, 1-based records for parquet).
+        Every bad value of the file in one pass (unparsable or missing times ``bad_time``,
+        non-numeric cells ``non_numeric``, and with ``validate`` the hard quality errors of
+        :func:`~quantlab.data.check_quality`). One error keeps the precise form
+        ``"FILE row N (TIME): low 101.5 > high 100"`` / ``"FILE row N: non-numeric close
+        'abc'"``; several are grouped by kind on one line (``"FILE: 3 hard errors —
+        duplicate_time ×2 (rows 5, 9), ..."``). Row numbers are file line numbers for CSV
+        (header = line 1), 1-based records for parquet; ``exc.report`` is the full
+        :class:`~quantlab.data.QualityReport` (see ``report.listing()``).
     """
     p = Path(path)
     name = str(path)
@@ -283,12 +302,40 @@ def read_ohlcv_file(path: str | os.PathLike[str], *, validate: bool = True) -> p
     else:
         raw, lines = _read_csv(p, name)
     mapping = _map_columns(list(raw.columns), name)
-    index = _parse_time(raw[mapping["time"]], lines, name)
-    data = {f: _parse_number(raw[mapping[f]], f, lines, name) for f in FIELDS}
+    index, time_bad = _parse_time(raw[mapping["time"]])
+    parse_issues = [_issue("bad_time", None, i, detail) for i, detail in time_bad]
+    data = {}
+    non_numeric = np.zeros((len(raw), len(FIELDS)), dtype=bool)
+    for j, f in enumerate(FIELDS):
+        data[f], non_numeric[:, j], bad = _parse_number(raw[mapping[f]], f)
+        parse_issues += [_issue("non_numeric", None, i, detail) for i, detail in bad]
     df = pd.DataFrame(data, index=pd.DatetimeIndex(index, name="time"))
+    kept = np.flatnonzero(~df.index.isna())
+    df = df.iloc[kept]
     if validate:
-        report = check_quality(df, source=name)
-        report.row_numbers = lines
-        report.issues = report.issues[report.issues["check"] != "non_monotonic"]
-        report.raise_for_errors()
+        report = check_quality(df, source=name, row_numbers=lines[kept])
+        issues = report.issues
+        issues = issues[issues["check"] != "non_monotonic"]  # rows are sorted below
+        issues = issues.assign(row=kept[issues["row"].to_numpy()])  # positions in the file
+        # a NaN that only comes from a non-numeric cell is already reported as non_numeric
+        nf = issues.index[issues["check"] == "non_finite"]
+        if len(nf) and non_numeric.any():
+            rows = issues.loc[nf, "row"].to_numpy()
+            vals = df.to_numpy()[np.searchsorted(kept, rows)]
+            explained = (np.isfinite(vals) | non_numeric[rows]).all(axis=1)
+            issues = issues.drop(index=nf[explained])
+    elif parse_issues:
+        report = QualityReport(issues=_issues_frame([]).drop(columns="missing"), source=name, bars=len(df))
+        issues = report.issues
+    else:
+        return normalize_ohlcv(df)
+    if parse_issues:
+        extra = _issues_frame(parse_issues).drop(columns="missing")
+        issues = pd.concat([extra, issues], ignore_index=True) if len(issues) else extra
+        rank = {c: i for i, c in enumerate(CHECKS)}
+        issues = issues.assign(_r=issues["check"].map(rank)).sort_values(["row", "_r"], kind="stable")
+        issues = issues.drop(columns="_r").reset_index(drop=True)
+    report.issues = issues.reset_index(drop=True)
+    report.row_numbers = lines
+    report.raise_for_errors()
     return normalize_ohlcv(df)

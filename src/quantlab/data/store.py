@@ -518,7 +518,8 @@ def import_file(
     Raises
     ------
     DataError, DataQualityError
-        Unreadable or malformed file (nothing written).
+        Unreadable or malformed file (nothing written). Every defect of the file is named in
+        one line, grouped by kind; ``exc.report`` holds the full report.
     ParameterError
         Bad symbol/timeframe or spacing that does not match ``timeframe``.
 
@@ -529,7 +530,17 @@ def import_file(
     """
     sym = normalize_symbol(symbol)
     target = cache_path(exchange, sym, timeframe, data_dir)
-    df = read_ohlcv_file(path)
+    from quantlab.errors import DataQualityError
+
+    try:
+        df = read_ohlcv_file(path)
+    except DataQualityError as exc:  # every defect of the file, one line; nothing written
+        report = getattr(exc, "report", None)
+        if report is None:
+            raise
+        error = DataQualityError(report.error_message(note="nothing imported"))
+        error.report = report
+        raise error from None
     _check_spacing(df, timeframe, str(path))
     with cache_lock(target, timeout=lock_timeout):
         try:
@@ -539,7 +550,7 @@ def import_file(
                 old = read_cache(target, timeframe=timeframe, symbol=sym, check=False)
             merged = merge_ohlcv(old, df)
             report = check_quality(merged, timeframe=timeframe, symbol=sym, source=str(target))
-            report.raise_for_errors()
+            report.raise_for_errors(note="nothing imported")
             summary = report.warning_summary()
             if summary:
                 warnings.warn(summary, DataQualityWarning, stacklevel=2)
