@@ -147,3 +147,16 @@ def test_import_waits_for_or_refuses_a_locked_symbol(tmp_path):
     assert not target.exists()  # the lock's folder of a refused first import is not left behind
     import_file(src, "BTC/USDT", "1d", data_dir=tmp_path / "data", lock_timeout=0)
     assert len(load("BTC/USDT", exchange="local", timeframe="1d", data_dir=tmp_path / "data")) == 31
+
+
+def test_loading_a_cache_does_not_guess_a_partial_last_candle(tmp_path):
+    # a quiet last bar (5 % of the usual volume) in a cache: import warns once, loads do not
+    btc = load_sample("BTC/USDT", start="2024-01-01", end="2024-03-31").copy()
+    btc.iloc[-1, btc.columns.get_loc("volume")] *= 0.05
+    src = csv_of(btc, tmp_path / "btc.csv")
+    with pytest.warns(DataQualityWarning, match="partial last candle"):
+        import_file(src, "BTC/USDT", "1d", data_dir=tmp_path / "data")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataQualityWarning)
+        df = load("BTC/USDT", exchange="local", timeframe="1d", data_dir=tmp_path / "data")
+    assert len(df) == 91

@@ -108,25 +108,11 @@ def _import(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_raw_cache(path: Any) -> tuple[pd.DataFrame, np.ndarray]:
-    """A cache file as stored (unsorted rows and duplicates kept) and its record numbers."""
-    from quantlab.data.frame import FIELDS
-    from quantlab.data.io import _read_parquet, read_ohlcv_file
-
-    raw, rows = _read_parquet(path, str(path))
-    if "time" not in raw.columns or any(c not in raw.columns for c in FIELDS):
-        df = read_ohlcv_file(path, validate=False)  # foreign layout: the forgiving reader sorts
-        return df, np.arange(len(df)) + 1
-    idx = pd.DatetimeIndex(raw["time"], name="time")
-    idx = idx.tz_localize("UTC") if idx.tz is None else idx.tz_convert("UTC")
-    return raw.set_index(idx)[FIELDS].astype("float64"), rows
-
-
 def _check_frames(
     args: argparse.Namespace,
 ) -> Iterator[tuple[str, str, Callable[[], tuple[pd.DataFrame, np.ndarray]]]]:
     from quantlab.data.sample import load_sample, sample_path, sample_symbols
-    from quantlab.data.store import cached_symbols, require_cache_file
+    from quantlab.data.store import cached_symbols, read_cache_raw, require_cache_file
 
     symbols = _symbols(args.symbols)
     if args.exchange is None:
@@ -150,7 +136,7 @@ def _check_frames(
     for sym in symbols:
         path = require_cache_file(args.exchange, sym, tf, args.data_dir)
         # read the file as stored: a sorting reader would hide an unsorted cache
-        yield sym, str(path), lambda path=path: _read_raw_cache(path)
+        yield sym, str(path), lambda path=path: read_cache_raw(path)
 
 
 def _check(args: argparse.Namespace) -> int:

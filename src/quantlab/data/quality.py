@@ -669,6 +669,7 @@ def validate(
     row_numbers: np.ndarray | None = None,
     stacklevel: int = 3,
     as_of: pd.Timestamp | str | None = None,
+    **options: Any,
 ) -> QualityReport:
     """Check ``df`` as loaders do: raise on hard errors, warn once on soft issues.
 
@@ -682,6 +683,8 @@ def validate(
         Row numbers shown in messages (file line numbers).
     stacklevel : int
         Stack level of the warning.
+    **options
+        Thresholds passed on to :func:`check_quality` (``stale_bars``, ``partial_volume_ratio``...).
 
     Returns
     -------
@@ -701,7 +704,7 @@ def validate(
         reverting spikes, a partial last candle).
     """
     report = check_quality(df, timeframe=timeframe, symbol=symbol, source=source, row_numbers=row_numbers,
-                           as_of=as_of)
+                           as_of=as_of, **options)
     report.raise_for_errors()
     summary = report.warning_summary()
     if summary:
