@@ -246,7 +246,9 @@ def _read_parquet(path: Path, name: str) -> tuple[pd.DataFrame, np.ndarray]:
     return df.reset_index(drop=True), np.arange(len(df)) + 1
 
 
-def read_ohlcv_file(path: str | os.PathLike[str], *, validate: bool = True) -> pd.DataFrame:
+def read_ohlcv_file(
+    path: str | os.PathLike[str], *, validate: bool = True, timeframe: str | None = None
+) -> pd.DataFrame:
     """Read an OHLCV file written by another tool (CSV, gzipped CSV or parquet).
 
     Column names are matched forgivingly (``date``/``time``/``timestamp``/``datetime``/
@@ -264,6 +266,9 @@ def read_ohlcv_file(path: str | os.PathLike[str], *, validate: bool = True) -> p
         Refuse data with hard quality errors (NaN, duplicates, OHLC inconsistency, ...).
         Out-of-order rows are sorted silently. Unparsable times and non-numeric cells are
         refused either way.
+    timeframe : str, optional
+        Bar length the file should have, for the gap check (default: inferred from the median
+        spacing, which a file with many defects can mislead).
 
     Returns
     -------
@@ -313,7 +318,7 @@ def read_ohlcv_file(path: str | os.PathLike[str], *, validate: bool = True) -> p
     kept = np.flatnonzero(~df.index.isna())
     df = df.iloc[kept]
     if validate:
-        report = check_quality(df, source=name, row_numbers=lines[kept])
+        report = check_quality(df, source=name, row_numbers=lines[kept], timeframe=timeframe)
         issues = report.issues
         issues = issues[issues["check"] != "non_monotonic"]  # rows are sorted below
         issues = issues.assign(row=kept[issues["row"].to_numpy()])  # positions in the file

@@ -554,7 +554,7 @@ def import_file(
     from quantlab.errors import DataQualityError
 
     try:
-        df = read_ohlcv_file(path)
+        df = read_ohlcv_file(path, timeframe=timeframe)
     except DataQualityError as exc:  # every defect of the file, one line; nothing written
         report = getattr(exc, "report", None)
         if report is None:
