@@ -32,7 +32,7 @@ def main() -> int:
 
     t0 = time.perf_counter()
     import quantlab
-    from quantlab.backtest import sweep
+    from quantlab.backtesting import sweep
     from quantlab.strategies import get_strategy
 
     bars = quantlab.load_sample("BTC/USDT")

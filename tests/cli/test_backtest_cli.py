@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from quantlab.backtest import STAT_NAMES
+from quantlab.backtesting import STAT_NAMES
 from quantlab.cli import main
 from quantlab.cli.backtest_cmd import parse_grid
 from quantlab.errors import ParameterError

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from quantlab.backtest import metrics
+from quantlab.backtesting import metrics
 from quantlab.errors import DataError, ParameterError
 from quantlab.risk.drawdown import (
     drawdown_analysis,

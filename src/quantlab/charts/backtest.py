@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 if TYPE_CHECKING:  # pragma: no cover
-    from quantlab.backtest.result import BacktestResult
+    from quantlab.backtesting.result import BacktestResult
 
 __all__ = ["backtest_figure"]
 

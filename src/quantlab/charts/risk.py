@@ -199,7 +199,7 @@ def underwater_figure(drawdown: pd.Series, *, title: str | None = None) -> go.Fi
     Parameters
     ----------
     drawdown : Series
-        Drawdown as positive fractions (``quantlab.backtest.metrics`` convention) or as
+        Drawdown as positive fractions (``quantlab.backtesting.metrics`` convention) or as
         non-positive values; both are drawn below zero.
     title : str, optional
         Figure title.

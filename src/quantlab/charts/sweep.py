@@ -24,7 +24,7 @@ def heatmap_figure(
     Parameters
     ----------
     table : DataFrame
-        Sweep results indexed by parameter values (see :class:`quantlab.backtest.SweepResult`).
+        Sweep results indexed by parameter values (see :class:`quantlab.backtesting.SweepResult`).
     x, y : str
         Parameter names on the axes; ``y=None`` draws a single row.
     metric : str

@@ -160,7 +160,7 @@ def _strategy_class(name: str) -> Any:
 
 def run_backtest(args: argparse.Namespace) -> int:
     """Handler of ``quantlab backtest``."""
-    from quantlab.backtest import backtest
+    from quantlab.backtesting import backtest
 
     cls = _strategy_class(args.strategy)
     _check_option_pairs(args, cls)
@@ -186,7 +186,7 @@ def run_backtest(args: argparse.Namespace) -> int:
 
 def run_sweep(args: argparse.Namespace) -> int:
     """Handler of ``quantlab sweep``."""
-    from quantlab.backtest import sweep
+    from quantlab.backtesting import sweep
 
     cls = _strategy_class(args.strategy)
     _check_option_pairs(args, cls)

@@ -15,7 +15,7 @@ __all__ = ["register", "run_demo"]
 
 def run_demo(args: argparse.Namespace) -> int:
     """Backtest and sweep SMA-cross on bundled BTC/USDT; write two HTML reports."""
-    from quantlab.backtest import backtest, sweep
+    from quantlab.backtesting import backtest, sweep
     from quantlab.data import load_sample
     from quantlab.reports import write_report
     from quantlab.strategies import get_strategy

@@ -1,6 +1,6 @@
 """Drawdown analytics: underwater series, drawdown episodes, durations, Ulcer index.
 
-Conventions (the same as :func:`quantlab.backtest.metrics.drawdown`): the drawdown at bar *t* is
+Conventions (the same as :func:`quantlab.backtesting.metrics.drawdown`): the drawdown at bar *t* is
 ``1 - equity_t / max(equity_0..t)``, a **positive fraction** (0 at a new high, 0.25 = 25 % below
 the running peak). All figures are fractions, including the Ulcer index.
 
@@ -12,7 +12,7 @@ later bar whose equity is back at or above the peak), or is still open at the la
 * ``decline`` = peak to trough; ``recovery`` (recovery time) = trough to recovery;
 * ``underwater_bars`` = bars strictly below the peak, i.e. ``duration - 1`` for a recovered
   episode and ``duration`` for an open one; its maximum equals
-  :func:`quantlab.backtest.metrics.max_drawdown_duration`.
+  :func:`quantlab.backtesting.metrics.max_drawdown_duration`.
 
 With ``from_returns=True`` the equity curve is ``cumprod(1 + r)`` started at 1.0 **one bar
 before the first return** (so a loss on the first bar is a drawdown); the underwater series
@@ -256,7 +256,7 @@ class DrawdownResult:
     equity : Series
         The equity curve analysed (from returns: starts at 1.0 one bar before them).
     drawdown : Series
-        Underwater series, positive fractions (``quantlab.backtest.metrics`` convention).
+        Underwater series, positive fractions (``quantlab.backtesting.metrics`` convention).
     episodes : DataFrame
         Every episode in time order (columns as in :func:`drawdown_episodes`).
     top : int or None

@@ -2,7 +2,7 @@
 
 Signals are computed per combination by the strategy's own ``signals()`` (the one
 definition), stacked column-wise, and simulated in chunks of many columns at once; metrics
-are then scored for all columns in one vectorized pass (:mod:`quantlab.backtest.metrics`).
+are then scored for all columns in one vectorized pass (:mod:`quantlab.backtesting.metrics`).
 """
 
 from __future__ import annotations
@@ -18,15 +18,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from quantlab.backtest import metrics
-from quantlab.backtest.engine import (
+from quantlab.backtesting import metrics
+from quantlab.backtesting.engine import (
     PreparedData,
     prepare_data,
     simulate_signals,
     simulate_weights,
     slice_period,
 )
-from quantlab.backtest.options import BacktestOptions
+from quantlab.backtesting.options import BacktestOptions
 from quantlab.errors import ParameterError
 from quantlab.strategies.base import Signals, Strategy, TargetWeights, strategy_errors
 
@@ -246,7 +246,7 @@ class SweepResult:
     ----------
     table : DataFrame
         One row per valid combination (indexed by the swept parameters), one column per metric
-        of :data:`quantlab.backtest.metrics.STAT_NAMES`.
+        of :data:`quantlab.backtesting.metrics.STAT_NAMES`.
     rejected : int
         Combinations skipped by the constraint or the strategy's own validation.
     elapsed : float

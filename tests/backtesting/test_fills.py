@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quantlab.backtest import backtest
+from quantlab.backtesting import backtest
 from quantlab.errors import ParameterError
 from quantlab.strategies.base import Signals, Strategy
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from quantlab.backtest import backtest, sweep
-from quantlab.backtest.options import BacktestOptions
+from quantlab.backtesting import backtest, sweep
+from quantlab.backtesting.options import BacktestOptions
 from quantlab.errors import DataError, ParameterError, QuantlabError, StrategyError
 from quantlab.strategies.base import Param, Signals, Strategy
 

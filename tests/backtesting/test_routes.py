@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quantlab.backtest.engine import prepare_data, resolve_strategy, simulate_signals
-from quantlab.backtest.options import BacktestOptions
+from quantlab.backtesting.engine import prepare_data, resolve_strategy, simulate_signals
+from quantlab.backtesting.options import BacktestOptions
 from quantlab.errors import ParameterError
 
 

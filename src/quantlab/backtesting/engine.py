@@ -9,8 +9,8 @@ Stops (stop-loss, take-profit, trailing) are checked on each bar's high/low from
 *after* the entry fill; a bar that gaps through the stop fills at its open, otherwise at the
 stop price, slippage applied. (vectorbt does not check a stop within the fill bar itself.)
 
-Two simulation routes give identical fills (tests/backtest/test_routes.py): long-only, stop-less
-runs without shared cash use ``Portfolio.from_orders`` after :mod:`quantlab.backtest._orders_nb`
+Two simulation routes give identical fills (tests/backtesting/test_routes.py): long-only, stop-less
+runs without shared cash use ``Portfolio.from_orders`` after :mod:`quantlab.backtesting._orders_nb`
 resolves the signals into orders (both numba-cached on disk); everything else uses
 ``Portfolio.from_signals``, whose simulator is JIT-compiled again in every process.
 """
@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from quantlab.backtest.metrics import periods_per_year
-from quantlab.backtest.options import BacktestOptions
+from quantlab.backtesting.metrics import periods_per_year
+from quantlab.backtesting.options import BacktestOptions
 from quantlab.errors import DataError, ParameterError, StrategyError
 from quantlab.strategies.base import Signals, Strategy, TargetWeights
 
@@ -224,7 +224,7 @@ def _simulate_as_orders(entries: Any, exits: Any, price: Any, size: Any, size_ty
     import vectorbt as vbt
     from vectorbt.portfolio.enums import SizeType
 
-    from quantlab.backtest._orders_nb import signal_orders_nb
+    from quantlab.backtesting._orders_nb import signal_orders_nb
 
     e = entries.to_numpy()
     shape = e[:, None].shape if e.ndim == 1 else e.shape
@@ -407,7 +407,7 @@ def backtest(
     symbol : str, optional
         Name of the asset for single-frame data.
     **options
-        :class:`~quantlab.backtest.options.BacktestOptions` fields: ``init_cash``, ``fees_bps``,
+        :class:`~quantlab.backtesting.options.BacktestOptions` fields: ``init_cash``, ``fees_bps``,
         ``slippage_bps``, ``fill``, ``direction``, ``sizing``, ``fraction``, ``risk``,
         ``target_vol``, ``vol_lookback``, ``stop_loss``, ``take_profit``, ``trailing_stop``,
         ``allocation``.
@@ -423,7 +423,7 @@ def backtest(
     >>> res = ql.backtest("sma_cross", ql.load_sample("BTC/USDT"), params={"fast": 10, "slow": 50})
     >>> res.stats()["sharpe"]  # doctest: +SKIP
     """
-    from quantlab.backtest.result import BacktestResult
+    from quantlab.backtesting.result import BacktestResult
 
     strat = resolve_strategy(strategy, params)
     shadowed = sorted(set(options) & set(strat.params))

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import quantlab
-from quantlab.backtest import STAT_NAMES, backtest, metrics, sweep
+from quantlab.backtesting import STAT_NAMES, backtest, metrics, sweep
 from quantlab.errors import ParameterError
 from quantlab.strategies import get_strategy
 

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 
 from quantlab._util import format_stat
-from quantlab.backtest import metrics
-from quantlab.backtest.engine import PreparedData
-from quantlab.backtest.options import BacktestOptions
+from quantlab.backtesting import metrics
+from quantlab.backtesting.engine import PreparedData
+from quantlab.backtesting.options import BacktestOptions
 from quantlab.strategies.base import Signals, Strategy, TargetWeights
 
 __all__ = ["BacktestResult", "orders_table", "positions_table"]
