@@ -31,7 +31,7 @@ import pandas as pd
 from quantlab.data import load_sample, sample_symbols
 from quantlab.portfolio.optimize import METHODS, optimize
 from quantlab.portfolio.rebalance_backtest import backtest_rebalancing
-from quantlab.risk._inputs import returns_from_prices
+from quantlab.risk.returns import returns_from_prices
 
 
 def sample_returns() -> pd.DataFrame:

@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from quantlab.data import load_sample, sample_symbols
-from quantlab.risk._inputs import returns_from_prices
+from quantlab.risk.returns import returns_from_prices
 from quantlab.risk.rolling import rolling_var
 from quantlab.risk.var import METHODS
 

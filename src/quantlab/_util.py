@@ -2,60 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from quantlab.errors import DataError, ParameterError
+from quantlab.errors import DataError
 
-__all__ = ["check_number", "format_stat", "to_jsonable", "write_text_atomic"]
-
-
-def check_number(value: Any, name: str, *, integer: bool = False, allow_none: bool = False
-                 ) -> Any:
-    """A real number given as an option: refuse booleans, strings and other non-numbers.
-
-    ``True`` is an ``int`` to Python but never a sensible fee, level or window, so it is
-    refused instead of silently becoming 1.
-
-    Parameters
-    ----------
-    value : Any
-        The value to check.
-    name : str
-        Argument name used in the error message (``fees_bps``, ``level``...).
-    integer : bool
-        Require a whole number (``3`` or ``3.0``); the result is then an ``int``.
-    allow_none : bool
-        Let ``None`` through unchanged.
-
-    Returns
-    -------
-    float or int or None
-        ``float(value)`` (``int`` with ``integer=True``). Finiteness and ranges are left to the
-        caller.
-
-    Raises
-    ------
-    ParameterError
-        ``value`` is a bool, a string or not a real number (the message names ``name``).
-    """
-    if value is None and allow_none:
-        return None
-    kind = "a whole number" if integer else "a number"
-    if isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.integer
-                                                                 | np.floating):
-        raise ParameterError(f"{name}={value!r} must be {kind}, not {type(value).__name__}")
-    if integer:
-        if isinstance(value, float | np.floating) and not float(value).is_integer():
-            raise ParameterError(f"{name}={value!r} must be {kind}")
-        return int(value)
-    return float(value)
+__all__ = ["format_stat", "to_jsonable", "write_text_atomic"]
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -92,10 +51,16 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
     target = Path(path)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, target)
+        tmp = target.parent / f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask decides the mode
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
     except OSError as exc:
         raise DataError(f"cannot write {target}: {exc.strerror or exc}") from None
     return target

@@ -10,6 +10,6 @@ import pytest
 def returns() -> pd.DataFrame:
     """Daily simple returns of the eight bundled pairs (rows before AVAX is listed dropped)."""
     from quantlab.data import load_sample, sample_symbols
-    from quantlab.risk._inputs import returns_from_prices
+    from quantlab.risk.returns import returns_from_prices
 
     return returns_from_prices(load_sample(sample_symbols())["close"])

@@ -48,7 +48,7 @@ def test_erc_equal_risk_contributions_on_sample(returns: pd.DataFrame, cov: str)
 def test_erc_converges_when_f_is_flat_at_round_off(panel: pd.DataFrame) -> None:
     # regression: on this 90-day window the Armijo test stalls at gradient ~5e-9 because f
     # changes fall below round-off; full Newton steps finish the job
-    from quantlab.risk._inputs import returns_from_prices
+    from quantlab.risk.returns import returns_from_prices
 
     rets = returns_from_prices(panel["close"])
     j = rets.index.get_loc(pd.Timestamp("2022-12-01", tz="UTC"))

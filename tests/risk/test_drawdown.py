@@ -115,7 +115,7 @@ def test_bad_inputs():
 
 
 @settings(max_examples=60, deadline=None)
-# returns, not prices: median <= 100 % and not 30+ rises in a row (see risk._inputs)
+# returns, not prices: median <= 100 % and not 30+ rises in a row (see quantlab._validate)
 @given(st.lists(st.floats(-0.95, 1.0), min_size=1, max_size=80)
        .filter(lambda v: len(v) < 30 or min(v) <= 0))
 def test_properties(returns):

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from quantlab._validate import PRICE_RUN, as_returns
 from quantlab.data import load_sample, sample_symbols
 from quantlab.errors import DataError, ParameterError
 from quantlab.portfolio import covariance, optimize, portfolio_cvar
@@ -24,7 +25,7 @@ from quantlab.risk import (
     var_decomposition,
     worst_case_ellipsoid,
 )
-from quantlab.risk._inputs import PRICE_RUN, as_returns, portfolio_returns
+from quantlab.risk.returns import portfolio_returns
 from quantlab.risk.stress import HypotheticalScenario, load_scenarios, stress_test
 
 PAIR = ["BTC/USDT", "ETH/USDT"]

@@ -6,7 +6,7 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
-from quantlab._util import check_number
+from quantlab._validate import check_number
 from quantlab.errors import ParameterError
 
 __all__ = ["BacktestOptions"]

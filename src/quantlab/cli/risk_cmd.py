@@ -12,7 +12,7 @@ import pandas as pd
 from quantlab.cli._args import parse_symbols
 from quantlab.cli._output import print_json, print_table
 from quantlab.errors import ParameterError
-from quantlab.risk._inputs import portfolio_returns
+from quantlab.risk.returns import portfolio_returns
 
 __all__ = ["load_returns", "register"]
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from quantlab.cli._output import print_json, print_table
 from quantlab.errors import ParameterError
-from quantlab.risk._inputs import portfolio_returns
+from quantlab.risk.returns import portfolio_returns
 
 __all__ = ["register_stress", "run_stress"]
 

@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, linprog, minimize
 
+from quantlab._validate import KeyMatcher, check_weights
 from quantlab.errors import ParameterError, QuantlabError
-from quantlab.risk._inputs import KeyMatcher, check_weights
 
 __all__ = [
     "Constraints",

@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from quantlab._validate import as_returns
 from quantlab.errors import DataError, ParameterError
-from quantlab.risk._inputs import as_returns
 from quantlab.risk.ewma import LAMBDA, check_lambda, ewma_covariance
 
 __all__ = [

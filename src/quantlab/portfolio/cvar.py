@@ -23,8 +23,8 @@ import numpy as np
 from scipy import sparse
 from scipy.optimize import linprog
 
+from quantlab._validate import as_returns, check_level, check_weights
 from quantlab.portfolio.constraints import Constraints, OptimizationError
-from quantlab.risk._inputs import as_returns, check_level, check_weights
 
 __all__ = ["min_cvar_weights", "portfolio_cvar"]
 

@@ -55,7 +55,8 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import Bounds, LinearConstraint, linprog, minimize
 
-from quantlab._util import check_number, to_jsonable
+from quantlab._util import to_jsonable
+from quantlab._validate import as_returns, check_level, check_number, check_weights
 from quantlab.errors import ParameterError
 from quantlab.portfolio.constraints import (
     Constraints,
@@ -72,7 +73,6 @@ from quantlab.portfolio.constraints import (
 from quantlab.portfolio.covariance import COV_METHODS, covariance
 from quantlab.portfolio.cvar import min_cvar_weights, portfolio_cvar
 from quantlab.portfolio.hrp import hrp_weights
-from quantlab.risk._inputs import as_returns, check_level, check_weights
 
 __all__ = [
     "METHODS",

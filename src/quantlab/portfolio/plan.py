@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from quantlab._util import to_jsonable
+from quantlab._validate import check_weights
 from quantlab.data.symbols import normalize_symbol
 from quantlab.errors import ParameterError, UnknownSymbolError
 from quantlab.portfolio.costs import CostModel, as_cost_model
@@ -57,7 +58,6 @@ from quantlab.portfolio.lots import (
     harvest_candidates,
 )
 from quantlab.portfolio.markets import MarketRules, Markets, load_markets, round_order
-from quantlab.risk._inputs import check_weights
 
 __all__ = ["ORDER_COLUMNS", "RebalancePlan", "plan_rebalance"]
 

@@ -39,10 +39,10 @@ import numpy as np
 import pandas as pd
 
 from quantlab._util import format_stat
+from quantlab._validate import check_weights
 from quantlab.backtesting import metrics
 from quantlab.errors import DataError, ParameterError, QuantlabError
 from quantlab.portfolio.policies import Policy, resolve_policy
-from quantlab.risk._inputs import check_weights
 
 __all__ = ["RebalanceBacktestResult", "backtest_rebalancing"]
 

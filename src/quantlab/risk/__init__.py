@@ -5,7 +5,6 @@ Pure computation on pandas/numpy (no network, no files but the packaged scenario
 VaR and ES are positive loss fractions (0.05 = a 5 % loss).
 """
 
-from quantlab.risk._inputs import portfolio_returns, returns_from_prices
 from quantlab.risk.backtesting import (
     TESTS,
     VaRBacktestResult,
@@ -31,6 +30,7 @@ from quantlab.risk.parametric import (
     parametric_var,
     student_t_var_es,
 )
+from quantlab.risk.returns import portfolio_returns, returns_from_prices
 from quantlab.risk.reverse import (
     ReverseStressResult,
     ellipsoid_coverage,

@@ -51,8 +51,8 @@ import pandas as pd
 from scipy import special, stats
 
 from quantlab._util import to_jsonable
+from quantlab._validate import as_returns, check_level
 from quantlab.errors import DataError, ParameterError, UsageError
-from quantlab.risk._inputs import as_returns, check_level
 
 __all__ = [
     "BASEL_PLUS_FACTORS_250",

@@ -35,9 +35,9 @@ import pandas as pd
 from scipy import stats
 
 from quantlab._util import to_jsonable
+from quantlab._validate import as_returns, check_horizon, check_level, check_weights
 from quantlab.errors import ParameterError
 from quantlab.risk import ewma as _ewma
-from quantlab.risk._inputs import as_returns, check_horizon, check_level, check_weights
 from quantlab.risk.historical import historical_var_es, tail_count
 from quantlab.risk.parametric import normal_var_es
 

@@ -28,8 +28,8 @@ import numpy as np
 import pandas as pd
 
 from quantlab._util import to_jsonable
+from quantlab._validate import as_returns
 from quantlab.errors import DataError, ParameterError
-from quantlab.risk._inputs import as_returns
 
 __all__ = [
     "DrawdownResult",

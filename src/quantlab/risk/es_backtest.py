@@ -37,8 +37,8 @@ import pandas as pd
 from scipy import integrate, stats
 
 from quantlab._util import to_jsonable
+from quantlab._validate import as_returns, check_level
 from quantlab.errors import DataError, ParameterError
-from quantlab.risk._inputs import as_returns, check_level
 from quantlab.risk.backtesting import _align_forecasts
 
 __all__ = ["ESBacktestResult", "es_backtest"]

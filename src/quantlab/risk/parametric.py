@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy import special, stats
 
+from quantlab._validate import check_horizon, check_level
 from quantlab.errors import ParameterError
-from quantlab.risk._inputs import check_horizon, check_level
 
 if TYPE_CHECKING:  # pragma: no cover
     from quantlab.risk.var import VaRResult

@@ -32,8 +32,8 @@ import pandas as pd
 from scipy import stats
 
 from quantlab._util import to_jsonable
+from quantlab._validate import KeyMatcher, align_keys, as_returns, check_weights
 from quantlab.errors import DataError, ParameterError
-from quantlab.risk._inputs import KeyMatcher, align_keys, as_returns, check_weights
 from quantlab.risk.stress import (
     DEFAULT_BETA_LOOKBACK,
     _check_value,

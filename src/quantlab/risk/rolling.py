@@ -30,11 +30,11 @@ import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
+from quantlab._validate import check_horizon, check_level
 from quantlab.errors import DataError, ParameterError
 from quantlab.risk import ewma as _ewma
 from quantlab.risk import fhs as _fhs
 from quantlab.risk import montecarlo as _mc
-from quantlab.risk._inputs import check_horizon, check_level
 from quantlab.risk.historical import age_weighted_var_es, aggregate_returns, historical_var_es
 from quantlab.risk.parametric import (
     cornish_fisher_var_es,

@@ -36,9 +36,7 @@ import pandas as pd
 from scipy import stats
 
 from quantlab._util import to_jsonable
-from quantlab.data.symbols import normalize_symbol
-from quantlab.errors import DataError, ParameterError, UnknownSymbolError
-from quantlab.risk._inputs import (
+from quantlab._validate import (
     KeyMatcher,
     align_keys,
     as_returns,
@@ -47,6 +45,8 @@ from quantlab.risk._inputs import (
     check_not_prices,
     check_weights,
 )
+from quantlab.data.symbols import normalize_symbol
+from quantlab.errors import DataError, ParameterError, UnknownSymbolError
 
 __all__ = [
     "HistoricalScenario",

@@ -29,16 +29,11 @@ import numpy as np
 import pandas as pd
 
 from quantlab._util import to_jsonable
+from quantlab._validate import as_returns, check_horizon, check_level, check_weights
 from quantlab.errors import ParameterError
 from quantlab.risk import ewma as _ewma
 from quantlab.risk import fhs as _fhs
 from quantlab.risk import montecarlo as _mc
-from quantlab.risk._inputs import (
-    as_returns,
-    check_horizon,
-    check_level,
-    check_weights,
-)
 from quantlab.risk.historical import age_weighted_var_es, historical_var_es
 from quantlab.risk.parametric import (
     cornish_fisher_var_es,
@@ -179,7 +174,7 @@ def check_method(method: str, allow_all: bool = False) -> str:
 
 
 def prepare(returns: Any, weights: Any, min_obs: int) -> Prepared:
-    """Validate returns/weights (via :mod:`quantlab.risk._inputs`) and build the portfolio."""
+    """Validate returns/weights (via :mod:`quantlab._validate`) and build the portfolio."""
     data = as_returns(returns, min_obs=min_obs)
     if isinstance(data, pd.DataFrame):
         cols = list(data.columns)

@@ -1,7 +1,9 @@
-"""Validation of risk inputs: return series, weights, confidence levels, horizons.
+"""Shared input validation, the ground floor every layer uses.
 
-Every public function in :mod:`quantlab.risk` checks its inputs here, so the messages are the
-same everywhere and name the parameter at fault.
+Numbers given as options (booleans refused), confidence levels, horizons, return series (prices
+passed as returns refused), weights and their symbol keys, symbol spelling. Every public
+function checks its inputs here, so the messages are the same everywhere and name the
+parameter at fault.
 
 Prices passed as returns
 ------------------------
@@ -29,13 +31,13 @@ with a message naming the argument and the key.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from quantlab._util import check_number
 from quantlab.errors import DataError, ParameterError
 
 __all__ = [
@@ -46,14 +48,107 @@ __all__ = [
     "check_horizon",
     "check_level",
     "check_not_prices",
+    "check_number",
     "check_weights",
-    "portfolio_returns",
-    "returns_from_prices",
+    "normalize_symbol",
+    "normalize_symbols",
 ]
 
 
 #: Strictly positive observations in a row from which a column is taken for prices.
 PRICE_RUN = 30
+
+
+def check_number(value: Any, name: str, *, integer: bool = False, allow_none: bool = False
+                 ) -> Any:
+    """A real number given as an option: refuse booleans, strings and other non-numbers.
+
+    ``True`` is an ``int`` to Python but never a sensible fee, level or window, so it is
+    refused instead of silently becoming 1.
+
+    Parameters
+    ----------
+    value : Any
+        The value to check.
+    name : str
+        Argument name used in the error message (``fees_bps``, ``level``...).
+    integer : bool
+        Require a whole number (``3`` or ``3.0``); the result is then an ``int``.
+    allow_none : bool
+        Let ``None`` through unchanged.
+
+    Returns
+    -------
+    float or int or None
+        ``float(value)`` (``int`` with ``integer=True``). Finiteness and ranges are left to the
+        caller.
+
+    Raises
+    ------
+    ParameterError
+        ``value`` is a bool, a string or not a real number (the message names ``name``).
+    """
+    if value is None and allow_none:
+        return None
+    kind = "a whole number" if integer else "a number"
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.integer
+                                                                 | np.floating):
+        raise ParameterError(f"{name}={value!r} must be {kind}, not {type(value).__name__}")
+    if integer:
+        if isinstance(value, float | np.floating) and not float(value).is_integer():
+            raise ParameterError(f"{name}={value!r} must be {kind}")
+        return int(value)
+    return float(value)
+
+
+#: Base and quote currency codes: letters and digits (``1000SHIB``), dots allowed inside.
+_CODE = re.compile(r"[A-Z0-9][A-Z0-9.]*")
+#: Quote with an optional derivative settle/expiry suffix (``USDT:USDT``, ``USD:BTC-240628``).
+_QUOTE = re.compile(r"[A-Z0-9][A-Z0-9.]*(:[A-Z0-9][A-Z0-9.\-]*)?")
+
+
+def normalize_symbol(symbol: str) -> str:
+    """Upper-case unified symbol; ``btc_usdt`` and ``BTC-USDT`` become ``BTC/USDT``.
+
+    Raises
+    ------
+    ParameterError
+        Not a string, no ``/``, ``_`` or ``-`` separator, or a base/quote that is not a
+        currency code (letters, digits and inner dots; ``BTC USDT``, ``BTC//USDT`` and
+        ``BTC/US$`` are refused).
+    """
+    if not isinstance(symbol, str) or not symbol.strip():
+        raise ParameterError(f"invalid symbol {symbol!r} (expected e.g. BTC/USDT)")
+    s = symbol.strip()
+    if "/" not in s:
+        for sep in ("_", "-"):
+            if sep in s:
+                s = s.replace(sep, "/", 1)
+                break
+    if "/" not in s:
+        raise ParameterError(f"invalid symbol {symbol!r} (expected BASE/QUOTE, e.g. BTC/USDT)")
+    base, _, quote = s.partition("/")
+    base, quote = base.upper(), quote.upper()
+    if not _CODE.fullmatch(base) or not _QUOTE.fullmatch(quote):
+        raise ParameterError(f"invalid symbol {symbol!r} (expected BASE/QUOTE, e.g. BTC/USDT)")
+    return f"{base}/{quote}"
+
+
+def normalize_symbols(symbols: str | Sequence[str]) -> list[str]:
+    """List of unified symbols from a string (comma-separated allowed) or a sequence."""
+    if isinstance(symbols, str):
+        items = [s for s in symbols.split(",") if s.strip()]
+    else:
+        items = list(symbols)
+    if not items:
+        raise ParameterError("no symbols given")
+    out: list[str] = []
+    for s in items:
+        n = normalize_symbol(s)
+        if n not in out:
+            out.append(n)
+    return out
+
 
 
 def check_level(level: float, name: str = "level") -> float:
@@ -202,7 +297,6 @@ class KeyMatcher:
     """
 
     def __init__(self, assets: Sequence[Any]) -> None:
-        from quantlab.data.symbols import normalize_symbol
 
         self.assets = list(assets)
         self._exact = {a: i for i, a in enumerate(self.assets)}
@@ -215,7 +309,6 @@ class KeyMatcher:
 
     def find(self, key: Any) -> int | None:
         """Position of ``key``'s asset, or None when it names no asset."""
-        from quantlab.data.symbols import normalize_symbol
 
         try:
             if key in self._exact:
@@ -232,7 +325,6 @@ class KeyMatcher:
     @staticmethod
     def is_symbol(key: Any) -> bool:
         """Whether ``key`` can be read as a ccxt unified symbol."""
-        from quantlab.data.symbols import normalize_symbol
 
         if not isinstance(key, str):
             return False
@@ -337,23 +429,3 @@ def check_weights(
     if sum_to_one and abs(arr.sum() - 1.0) > 1e-6:
         raise ParameterError(f"{name} sum to {arr.sum():.6g}; they must sum to 1")
     return arr
-
-
-def portfolio_returns(returns: pd.DataFrame, weights: Any) -> pd.Series:
-    """Returns of a constant-weight (daily rebalanced) portfolio: ``returns @ weights``."""
-    returns = as_returns(returns, min_obs=1, allow_frame=True)
-    if isinstance(returns, pd.Series):
-        returns = returns.to_frame()
-    w = check_weights(weights, returns.columns)
-    return pd.Series(returns.to_numpy() @ w, index=returns.index, name="portfolio")
-
-
-def returns_from_prices(prices: pd.Series | pd.DataFrame, *, log: bool = False,
-                        dropna: bool = True) -> pd.Series | pd.DataFrame:
-    """Simple (or log) returns of prices; with ``dropna`` rows with any missing value are dropped."""
-    if log:
-        out = np.log(prices).diff()
-    else:
-        out = prices.pct_change(fill_method=None)
-    out = out.iloc[1:]
-    return out.dropna(how="any") if dropna else out
