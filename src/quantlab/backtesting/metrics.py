@@ -3,17 +3,17 @@
 Every function works column-wise on a 2-D array (bars x runs) so a sweep of thousands of
 parameter combinations is scored in one vectorized pass; 1-D input is accepted too.
 Conventions: simple returns, fractions (0.05 = 5 %), drawdowns positive, annualization by
-``periods_per_year`` (crypto trades every day: 365 days a year).
+:func:`quantlab.data.timeframes.periods_per_year` (crypto trades every day: 365 days a year).
 """
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
+
+from quantlab.data.timeframes import periods_per_year
 
 __all__ = [
     "STAT_NAMES",
-    "annualization",
     "cagr",
     "drawdown",
     "equity_stats",
@@ -25,7 +25,6 @@ __all__ = [
     "trade_stats",
 ]
 
-DAYS_PER_YEAR = 365.0
 
 #: The headline statistics, in display order.
 STAT_NAMES = (
@@ -43,30 +42,6 @@ STAT_NAMES = (
     "trades",
     "fees_paid",
 )
-
-
-def periods_per_year(index: pd.DatetimeIndex) -> float:
-    """Bars per year implied by the median spacing of ``index`` (365-day crypto year).
-
-    Parameters
-    ----------
-    index : DatetimeIndex
-        Bar open times.
-
-    Returns
-    -------
-    float
-        e.g. 365 for daily bars, 8760 for hourly bars.
-    """
-    if len(index) < 2:
-        return DAYS_PER_YEAR
-    step = pd.Series(index).diff().dropna().median()
-    return pd.Timedelta(days=DAYS_PER_YEAR) / step
-
-
-def annualization(index: pd.DatetimeIndex) -> float:
-    """Alias of :func:`periods_per_year`."""
-    return periods_per_year(index)
 
 
 def _2d(a: np.ndarray) -> np.ndarray:

@@ -10,8 +10,8 @@ import pandas as pd
 
 from quantlab._util import format_stat
 from quantlab.backtesting import metrics
-from quantlab.backtesting.engine import PreparedData
 from quantlab.backtesting.options import BacktestOptions
+from quantlab.backtesting.prepared import PreparedData
 from quantlab.strategies.base import Signals, Strategy, TargetWeights
 
 __all__ = ["BacktestResult", "orders_table", "positions_table"]

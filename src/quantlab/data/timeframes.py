@@ -9,7 +9,7 @@ import pandas as pd
 
 from quantlab.errors import ParameterError
 
-__all__ = ["infer_timeframe", "parse_timeframe", "timeframe_ms"]
+__all__ = ["DAYS_PER_YEAR", "infer_timeframe", "parse_timeframe", "periods_per_year", "timeframe_ms"]
 
 _UNITS = {
     "s": pd.Timedelta(seconds=1),
@@ -21,6 +21,9 @@ _UNITS = {
     "y": pd.Timedelta(days=365),
 }
 _RE = re.compile(r"^\s*(\d+)\s*([smhdwMy])\s*$")
+
+#: Crypto trades every day: annualization uses a 365-day year.
+DAYS_PER_YEAR = 365.0
 
 #: Timeframes at least this long are calendar-based (months, years): spacing is irregular.
 CALENDAR_TIMEFRAME = pd.Timedelta(days=28)
@@ -87,3 +90,36 @@ def infer_timeframe(index: pd.DatetimeIndex | pd.DataFrame | pd.Series) -> pd.Ti
         raise ParameterError("cannot infer the timeframe from fewer than two timestamps")
     step = np.median(np.diff(values))
     return pd.Timedelta(int(step), unit=index.unit)
+
+
+def periods_per_year(index: pd.Index, default: float = DAYS_PER_YEAR) -> float:
+    """Bars per 365-day year implied by the median spacing of a DatetimeIndex.
+
+    The one annualization rule of quantlab (metrics, sizing, indicators, risk, rebalancing).
+
+    Parameters
+    ----------
+    index : DatetimeIndex
+        Bar times.
+    default : float, default 365.0
+        Returned when fewer than two bars are available (daily bars assumed).
+
+    Returns
+    -------
+    float
+        E.g. 365 for daily bars, 8760 for hourly bars.
+
+    Raises
+    ------
+    DataError
+        If ``index`` is not a DatetimeIndex.
+    """
+    from quantlab.errors import DataError
+
+    if not isinstance(index, pd.DatetimeIndex):
+        raise DataError(
+            f"bars need a DatetimeIndex to infer bars per year (got {type(index).__name__})"
+        )
+    if len(np.unique(index.dropna().asi8)) < 2:
+        return float(default)
+    return pd.Timedelta(days=DAYS_PER_YEAR) / infer_timeframe(index)

@@ -14,7 +14,8 @@ from typing import TypeVar
 import numpy as np
 import pandas as pd
 
-from quantlab.errors import DataError, ParameterError
+from quantlab.data.timeframes import periods_per_year
+from quantlab.errors import ParameterError
 
 __all__ = [
     "crossed_above",
@@ -32,7 +33,6 @@ __all__ = [
 F = TypeVar("F", pd.Series, pd.DataFrame)
 
 #: Seconds in the 365-day crypto year (markets trade every day).
-SECONDS_PER_YEAR = 365.0 * 86400.0
 
 
 def _check_window(window: int, name: str = "window") -> int:
@@ -173,39 +173,6 @@ def crossed_below(a: F, b: F | float) -> F:
     """True on the bar where ``a`` moves from ``>= b`` (previous bar) to ``< b`` (this bar)."""
     b_prev = b.shift(1) if isinstance(b, pd.Series | pd.DataFrame) else b
     return (a < b) & (a.shift(1) >= b_prev)
-
-
-def periods_per_year(index: pd.Index, default: float = 365.0) -> float:
-    """Bars per 365-day year inferred from the median spacing of a DatetimeIndex.
-
-    Parameters
-    ----------
-    index : DatetimeIndex
-        Bar times.
-    default : float, default 365.0
-        Returned when fewer than two bars are available (daily bars assumed).
-
-    Returns
-    -------
-    float
-        E.g. 365 for daily bars, 8760 for hourly bars.
-
-    Raises
-    ------
-    DataError
-        If ``index`` is not a DatetimeIndex or its spacing is not positive.
-    """
-    if not isinstance(index, pd.DatetimeIndex):
-        raise DataError(
-            f"bars need a DatetimeIndex to infer bars per year (got {type(index).__name__})"
-        )
-    if len(index) < 2:
-        return float(default)
-    step = pd.Series(index).diff().dropna().median()
-    seconds = step.total_seconds()
-    if not seconds > 0:
-        raise DataError("bar times are not increasing; cannot infer bars per year")
-    return SECONDS_PER_YEAR / seconds
 
 
 def realized_vol(close: F, window: int, ppy: float | None = None) -> F:
