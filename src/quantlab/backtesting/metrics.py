@@ -13,6 +13,7 @@ import numpy as np
 from quantlab.data.timeframes import periods_per_year
 
 __all__ = [
+    "PERCENT_STATS",
     "STAT_NAMES",
     "cagr",
     "drawdown",
@@ -25,6 +26,12 @@ __all__ = [
     "trade_stats",
 ]
 
+
+#: Statistics that are fractions (shown as percentages).
+PERCENT_STATS = frozenset({
+    "total_return", "cagr", "volatility", "max_drawdown", "win_rate", "exposure",
+    "benchmark_return", "best_trade", "worst_trade", "avg_trade_return",
+})
 
 #: The headline statistics, in display order.
 STAT_NAMES = (

@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from quantlab._util import format_stat
+from quantlab._result import Result
+from quantlab._util import format_stat, to_jsonable
 from quantlab.backtesting import metrics
 from quantlab.backtesting.options import BacktestOptions
 from quantlab.backtesting.prepared import PreparedData
@@ -57,8 +58,8 @@ def positions_table(pf: Any, symbols: tuple[str, ...] | list[str]) -> pd.DataFra
     return out.reset_index(drop=True)
 
 
-@dataclass
-class BacktestResult:
+@dataclass(repr=False)
+class BacktestResult(Result):
     """Outcome of :func:`quantlab.backtest`.
 
     Attributes
@@ -101,6 +102,9 @@ class BacktestResult:
     ppy: float
     bar_days: float
     portfolio: Any = field(repr=False, default=None)
+
+    _percent = metrics.PERCENT_STATS
+    _money = frozenset({"init_cash", "final_equity", "fees_paid"})
 
     @classmethod
     def from_portfolio(
@@ -197,16 +201,25 @@ class BacktestResult:
         })
         return pd.Series(out, name=self.strategy.label(), dtype=object)
 
-    def summary(self) -> pd.DataFrame:
-        """Statistics as a one-column DataFrame, formatted for display."""
-        s = self.stats()
-        return pd.DataFrame({"value": [_fmt(k, v) for k, v in s.items()]}, index=s.index)
+    def _summary_table(self) -> pd.DataFrame:
+        return self.stats().to_frame("value")
+
+    def summary(self, formatted: bool = False) -> pd.DataFrame:
+        """Statistics as a one-column DataFrame (``formatted=True``: display strings)."""
+        table = self._summary_table()
+        if formatted:
+            return pd.DataFrame({"value": [_fmt(k, v) for k, v in table["value"].items()]},
+                                index=table.index)
+        return table
+
+    def title(self) -> str:
+        """``SmaCross(fast=10, slow=50) on BTC/USDT``."""
+        return f"{self.strategy!r} on {', '.join(self.symbols)}"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dictionary: every statistic at top level plus strategy, params, symbols and options."""
-        from quantlab._util import to_jsonable
-
-        out: dict[str, Any] = {k: to_jsonable(v) for k, v in self.stats().items()}
+        out: dict[str, Any] = {"type": type(self).__name__, "title": self.title()}
+        out.update({k: to_jsonable(v) for k, v in self.stats().items()})
         out.update({
             "strategy": self.strategy.label(),
             "params": to_jsonable(self.strategy.values),
@@ -216,20 +229,22 @@ class BacktestResult:
         return out
 
     # -- display ------------------------------------------------------------------------
-    def plot(self, log: bool = False) -> Any:
+    def _figure(self, log: bool = False) -> Any:
         """Plotly figure: price with trade markers, equity vs buy-and-hold, drawdown."""
         from quantlab.charts.backtest import backtest_figure
 
-        return backtest_figure(self, log=log)
+        return backtest_figure(self.prices, self.orders, self.equity, self.benchmark, self.drawdown,
+                               title=self.title(), log=log)
 
-    def _repr_html_(self) -> str:
-        title = f"{self.strategy!r} on {', '.join(self.symbols)}"
-        return f"<h4>{_escape(title)}</h4>" + self.summary().to_html()
+    def plot(self, log: bool = False) -> Any:
+        """Plotly figure: price with trade markers, equity vs buy-and-hold, drawdown.
 
-    def __repr__(self) -> str:
-        s = self.stats()
-        return (f"BacktestResult({self.strategy!r}, {', '.join(self.symbols)}, "
-                f"total_return={s['total_return']:.4f}, sharpe={s['sharpe']:.3f}, trades={s['trades']})")
+        Parameters
+        ----------
+        log : bool
+            Log-scale price and equity axes.
+        """
+        return self._figure(log=log)
 
 
 def _buy_and_hold(close: pd.DataFrame, init_cash: float) -> pd.Series:
@@ -238,15 +253,5 @@ def _buy_and_hold(close: pd.DataFrame, init_cash: float) -> pd.Series:
     return (rel.mean(axis=1) * init_cash).rename("buy_and_hold")
 
 
-_PCT = {"total_return", "cagr", "volatility", "max_drawdown", "win_rate", "exposure",
-        "benchmark_return", "best_trade", "worst_trade", "avg_trade_return"}
-
-
 def _fmt(key: str, value: Any) -> str:
-    return format_stat(key, value, _PCT)
-
-
-def _escape(text: str) -> str:
-    import html
-
-    return html.escape(text)
+    return format_stat(key, value, metrics.PERCENT_STATS)

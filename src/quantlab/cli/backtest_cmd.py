@@ -171,7 +171,7 @@ def run_backtest(args: argparse.Namespace) -> int:
         from quantlab.reports import write_report
 
         path = write_report(args.html, f"Backtest: {strategy!r}",
-                            [result.summary(), result.plot(log=args.log), ("heading", "Trades"),
+                            [result.summary(formatted=True), result.plot(log=args.log), ("heading", "Trades"),
                              result.trades],
                             subtitle=f"{', '.join(result.symbols)} · {result.stats()['start']} → "
                                      f"{result.stats()['end']}")
@@ -180,7 +180,7 @@ def run_backtest(args: argparse.Namespace) -> int:
         print_json(result.to_dict())
     else:
         print(f"{strategy!r} on {', '.join(result.symbols)}")
-        print_table(result.summary())
+        print_table(result.summary(formatted=True))
     return 0
 
 
@@ -205,7 +205,7 @@ def run_sweep(args: argparse.Namespace) -> int:
     if args.html:
         from quantlab.reports import write_report
 
-        figs: list[Any] = [result.summary()]
+        figs: list[Any] = [result.summary(formatted=True)]
         if len(result.params) >= 1:
             figs += [result.heatmap(metric=args.metric)]
             if args.metric != "total_return":

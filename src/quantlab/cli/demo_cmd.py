@@ -29,16 +29,16 @@ def run_demo(args: argparse.Namespace) -> int:
     stats = res.stats()
     print(f"{strategy!r} on {args.symbol}, {stats['start'].date()} → {stats['end'].date()}, "
           f"next-open fills, 10 bps fees")
-    print_table(res.summary())
+    print_table(res.summary(formatted=True))
     p1 = write_report(out / "backtest.html", f"Backtest: {strategy!r} on {args.symbol}",
-                      [res.summary(), res.plot(log=True), ("heading", "Trades"), res.trades])
+                      [res.summary(formatted=True), res.plot(log=True), ("heading", "Trades"), res.trades])
     grid: dict[str, Any] = {"fast": range(2, args.max_window + 1), "slow": range(2, args.max_window + 1)}
     sw = sweep(cls, bars, progress=sys.stderr.isatty(), **grid)
     print(f"\nsweep: {len(sw.table):,} (fast, slow) combinations in {sw.elapsed:.1f} s; top 5 by Sharpe:")
     print_table(sw.best("sharpe", n=5).set_index(["fast", "slow"])
                 [["total_return", "cagr", "sharpe", "max_drawdown", "trades"]])
     p2 = write_report(out / "sweep.html", f"Sweep: sma_cross on {args.symbol}",
-                      [sw.summary(), sw.heatmap("fast", "slow", "sharpe"),
+                      [sw.summary(formatted=True), sw.heatmap("fast", "slow", "sharpe"),
                        sw.heatmap("fast", "slow", "total_return"),
                        sw.heatmap("fast", "slow", "max_drawdown")],
                       subtitle=f"{len(sw.table):,} combinations, fast < slow, windows 2..{args.max_window}")
