@@ -12,7 +12,9 @@ import numpy as np
 import pandas as pd
 
 from quantlab.data.frame import FIELDS, TIME_UNIT, normalize_ohlcv
-from quantlab.data.quality import CHECKS, QualityReport, _issue, _issues_frame, check_quality
+from quantlab.data.quality import CHECKS, QualityReport, check_quality
+from quantlab.data.quality import issue as _issue
+from quantlab.data.quality import issues_frame as _issues_frame
 from quantlab.errors import DataError
 
 __all__ = ["read_ohlcv_file"]
