@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-__all__ = ["quality_figure"]
+__all__ = ["coverage_figure", "quality_figure"]
 
 _COLORS = {"error": "#d62728", "warning": "#ff7f0e", "info": "#1f77b4"}
 
@@ -50,4 +50,35 @@ def quality_figure(issues: pd.DataFrame, close: pd.Series | None = None, *, titl
             hovertemplate="%{x}<br>%{text}<extra></extra>",
         ))
     fig.update_layout(title=title, template="plotly_white", height=420, hovermode="closest")
+    return fig
+
+
+def coverage_figure(
+    start: pd.Timestamp | None,
+    end: pd.Timestamp | None,
+    missing: list[tuple[pd.Timestamp, pd.Timestamp]],
+    *,
+    title: str = "",
+) -> go.Figure:
+    """Time line of a cached range: stored span in grey, each missing range in red.
+
+    Parameters
+    ----------
+    start, end : Timestamp or None
+        First and last stored bar.
+    missing : list of (Timestamp, Timestamp)
+        First and last open time of each run of missing bars.
+    title : str
+        Figure title.
+    """
+    fig = go.Figure()
+    if start is not None and end is not None:
+        fig.add_trace(go.Scatter(x=[start, end], y=["stored", "stored"], mode="lines+markers",
+                                 name="stored", line={"color": "#7f7f7f", "width": 14}))
+    for k, (a, b) in enumerate(missing):
+        fig.add_trace(go.Scatter(x=[a, b], y=["missing", "missing"], mode="lines+markers",
+                                 name="missing", showlegend=k == 0,
+                                 line={"color": "#d62728", "width": 14}))
+    fig.update_layout(title=title, template="plotly_white", height=240,
+                      yaxis={"categoryorder": "array", "categoryarray": ["missing", "stored"]})
     return fig

@@ -13,6 +13,7 @@ from importlib import import_module
 from typing import Any
 
 from quantlab.data.catalog import list_datasets
+from quantlab.data.fetch_report import FetchReport
 from quantlab.data.frame import FIELDS
 from quantlab.data.io import read_ohlcv_file
 from quantlab.data.loader import load
@@ -41,7 +42,7 @@ __all__ = [
 ]
 
 # ccxt takes ~0.5 s to import: load the downloader on first use.
-_LAZY = {"fetch_ohlcv": "quantlab.data.ccxt_source", "FetchReport": "quantlab.data.ccxt_source"}
+_LAZY = {"fetch_ohlcv": "quantlab.data.ccxt_source"}
 
 
 def __getattr__(name: str) -> Any:

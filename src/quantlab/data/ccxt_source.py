@@ -11,7 +11,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,6 +21,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from quantlab.data.candles import Rejected, check_page
+from quantlab.data.fetch_report import FetchReport
 from quantlab.data.frame import FIELDS, TIME_UNIT, to_utc
 from quantlab.data.lock import cache_lock
 from quantlab.data.quality import DataQualityWarning
@@ -38,77 +39,6 @@ __all__ = ["FetchReport", "fetch_ohlcv", "make_exchange"]
 
 T = TypeVar("T")
 _MAX_BACKOFF = 60.0
-
-
-@dataclass
-class FetchReport:
-    """What :func:`fetch_ohlcv` did for one symbol.
-
-    Attributes
-    ----------
-    exchange, symbol, timeframe : str
-        What was fetched.
-    path : pathlib.Path
-        Cache file (exists when ``total_bars > 0``).
-    new_bars : int
-        Closed candles added by this run.
-    total_bars : int
-        Candles in the cache file afterwards.
-    start, end : pandas.Timestamp or None
-        First and last cached candle (open time, UTC).
-    requests : int
-        OHLCV requests sent (excluding retries of the same page).
-    resumed_from : pandas.Timestamp or None
-        Last cached candle before this run (None for a fresh fetch).
-    expected_bars, missing_bars : int
-        Closed bars the exchange clock says the requested range holds (from the first stored
-        bar in it), and how many of them are not stored.
-    missing_ranges : list of (Timestamp, Timestamp)
-        First and last open time of each run of missing bars.
-    rejected : int
-        Bad candles refused (see ``quarantine``).
-    quarantine : pathlib.Path or None
-        CSV file the refused candles were written to.
-    """
-
-    exchange: str
-    symbol: str
-    timeframe: str
-    path: Path
-    new_bars: int = 0
-    total_bars: int = 0
-    start: pd.Timestamp | None = None
-    end: pd.Timestamp | None = None
-    requests: int = 0
-    resumed_from: pd.Timestamp | None = None
-    expected_bars: int = 0
-    missing_bars: int = 0
-    missing_ranges: list[tuple[pd.Timestamp, pd.Timestamp]] = field(default_factory=list)
-    rejected: int = 0
-    quarantine: Path | None = None
-
-    def __fspath__(self) -> str:
-        return str(self.path)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-dict form (for ``--json``)."""
-        return {
-            "exchange": self.exchange,
-            "symbol": self.symbol,
-            "timeframe": self.timeframe,
-            "path": str(self.path),
-            "new_bars": self.new_bars,
-            "total_bars": self.total_bars,
-            "start": None if self.start is None else self.start.isoformat(),
-            "end": None if self.end is None else self.end.isoformat(),
-            "requests": self.requests,
-            "resumed_from": None if self.resumed_from is None else self.resumed_from.isoformat(),
-            "expected_bars": self.expected_bars,
-            "missing_bars": self.missing_bars,
-            "missing_ranges": [[a.isoformat(), b.isoformat()] for a, b in self.missing_ranges],
-            "rejected": self.rejected,
-            "quarantine": None if self.quarantine is None else str(self.quarantine),
-        }
 
 
 def _one_line(exc: BaseException | str, limit: int = 200) -> str:
