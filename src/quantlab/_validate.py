@@ -45,10 +45,12 @@ __all__ = [
     "KeyMatcher",
     "align_keys",
     "as_returns",
+    "check_choice",
     "check_horizon",
     "check_level",
     "check_not_prices",
     "check_number",
+    "check_range",
     "check_weights",
     "normalize_symbol",
     "normalize_symbols",
@@ -99,6 +101,68 @@ def check_number(value: Any, name: str, *, integer: bool = False, allow_none: bo
             raise ParameterError(f"{name}={value!r} must be {kind}")
         return int(value)
     return float(value)
+
+
+def check_range(
+    value: Any,
+    name: str,
+    lo: float | None = None,
+    hi: float | None = None,
+    *,
+    open_low: bool = False,
+    open_high: bool = False,
+    integer: bool = False,
+    allow_none: bool = False,
+) -> Any:
+    """A finite number within ``[lo, hi]`` (ends open when asked); booleans and strings refused.
+
+    Parameters
+    ----------
+    value : Any
+        The value to check.
+    name : str
+        Argument name used in the error message.
+    lo, hi : float, optional
+        Bounds (None: unbounded on that side).
+    open_low, open_high : bool
+        Exclude the bound itself.
+    integer : bool
+        Require a whole number (returned as ``int``).
+    allow_none : bool
+        Let ``None`` through unchanged.
+
+    Returns
+    -------
+    float or int or None
+
+    Raises
+    ------
+    ParameterError
+        ``"fees_bps=-1 must be in [0, 10000]"``, ``"window=2.5 must be a whole number"``...
+    """
+    if value is None and allow_none:
+        return None
+    number = check_number(value, name, integer=integer)
+    ok = np.isfinite(number)
+    if ok and lo is not None:
+        ok = number > lo if open_low else number >= lo
+    if ok and hi is not None:
+        ok = number < hi if open_high else number <= hi
+    if not ok:
+        left = "-inf" if lo is None else f"{lo:g}"
+        right = "inf" if hi is None else f"{hi:g}"
+        lb = "(" if open_low or lo is None else "["
+        rb = ")" if open_high or hi is None else "]"
+        kind = "an integer" if integer else "a number"
+        raise ParameterError(f"{name}={value!r} must be {kind} in {lb}{left}, {right}{rb}")
+    return number
+
+
+def check_choice(value: Any, name: str, choices: Sequence[Any]) -> Any:
+    """``value`` if it is one of ``choices``, else a ParameterError listing them."""
+    if isinstance(value, bool) or value not in choices:
+        raise ParameterError(f"{name}={value!r} must be one of {', '.join(map(str, choices))}")
+    return value
 
 
 #: Base and quote currency codes: letters and digits (``1000SHIB``), dots allowed inside.

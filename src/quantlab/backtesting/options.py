@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
-from quantlab._validate import check_number
+from quantlab._validate import check_choice, check_number, check_range
 from quantlab.errors import ParameterError
 
 __all__ = ["BacktestOptions"]
@@ -92,9 +91,7 @@ class BacktestOptions:
 
     def __post_init__(self) -> None:
         for name, choices in _CHOICES.items():
-            value = getattr(self, name)
-            if value not in choices:
-                raise ParameterError(f"{name}={value!r} must be one of {', '.join(choices)}")
+            check_choice(getattr(self, name), name, choices)
         for name, sizing in _SIZING_OPTIONS.items():
             value = getattr(self, name)
             if value is not None and self.sizing != sizing:
@@ -106,47 +103,25 @@ class BacktestOptions:
         for f in fields(self):
             if f.name in _CHOICES or f.name == "vol_lookback":
                 continue
-            value = getattr(self, f.name)
-            check_number(value, f.name, allow_none=True)
-        self._positive("init_cash")
-        self._range("fees_bps", 0.0, 10_000.0)
-        self._range("slippage_bps", 0.0, 10_000.0)
+            check_number(getattr(self, f.name), f.name, allow_none=True)
+        check_range(self.init_cash, "init_cash", 0.0, open_low=True)
+        check_range(self.fees_bps, "fees_bps", 0.0, 10_000.0)
+        check_range(self.slippage_bps, "slippage_bps", 0.0, 10_000.0)
         if self.sizing == "fixed_fraction":
-            self._range("fraction", 0.0, 1.0, open_low=True)
+            check_range(self.fraction, "fraction", 0.0, 1.0, open_low=True)
         if self.sizing == "risk_per_trade":
-            self._range("risk", 0.0, 1.0, open_low=True)
+            check_range(self.risk, "risk", 0.0, 1.0, open_low=True)
         if self.sizing == "vol_target":
-            self._positive("target_vol")
-            lookback = check_number(self.vol_lookback, "vol_lookback", integer=True)
-            if lookback < 2:
-                raise ParameterError(f"vol_lookback={self.vol_lookback!r} must be an integer >= 2")
+            check_range(self.target_vol, "target_vol", 0.0, open_low=True)
+            lookback = check_range(self.vol_lookback, "vol_lookback", 2, integer=True)
             object.__setattr__(self, "vol_lookback", lookback)
         for name in ("stop_loss", "trailing_stop"):
-            if getattr(self, name) is not None:
-                self._range(name, 0.0, 1.0, open_low=True, open_high=True)
-        if self.take_profit is not None:
-            self._positive("take_profit")
+            check_range(getattr(self, name), name, 0.0, 1.0, open_low=True, open_high=True, allow_none=True)
+        check_range(self.take_profit, "take_profit", 0.0, open_low=True, allow_none=True)
         if self.stop_loss is not None and self.trailing_stop is not None:
             raise ParameterError("use stop_loss or trailing_stop, not both")
         if self.sizing == "risk_per_trade" and self.stop_loss is None and self.trailing_stop is None:
             raise ParameterError("sizing='risk_per_trade' needs a stop_loss (or trailing_stop) distance")
-
-    def _positive(self, name: str) -> None:
-        value = getattr(self, name)
-        if not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
-            raise ParameterError(f"{name}={value!r} must be a positive number")
-
-    def _range(
-        self, name: str, lo: float, hi: float, open_low: bool = False, open_high: bool = False
-    ) -> None:
-        value = getattr(self, name)
-        ok = isinstance(value, int | float) and math.isfinite(value)
-        if ok:
-            ok = (value > lo if open_low else value >= lo) and (value < hi if open_high else value <= hi)
-        if not ok:
-            lb = "(" if open_low else "["
-            rb = ")" if open_high else "]"
-            raise ParameterError(f"{name}={value!r} must be in {lb}{lo:g}, {hi:g}{rb}")
 
     @property
     def fees(self) -> float:

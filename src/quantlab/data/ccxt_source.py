@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from quantlab._validate import check_choice, check_range
 from quantlab.data.candles import Rejected, check_page
 from quantlab.data.fetch_report import FetchReport
 from quantlab.data.frame import FIELDS, TIME_UNIT, to_utc
@@ -441,12 +442,10 @@ def fetch_ohlcv(
     syms = normalize_symbols(symbols)
     ex = make_exchange(exchange, syms)
     tf_ms = timeframe_ms(timeframe)
-    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-        raise ParameterError(f"max_retries must be an integer >= 0, not {max_retries!r}")
-    if on_bad not in ("error", "skip"):
-        raise ParameterError(f"on_bad must be 'error' or 'skip', not {on_bad!r}")
-    if lock_timeout is not None and (isinstance(lock_timeout, bool) or not lock_timeout >= 0):
-        raise ParameterError(f"lock_timeout must be None or >= 0 seconds, not {lock_timeout!r}")
+    max_retries = check_range(max_retries, "max_retries", 0, integer=True)
+    retry_delay = check_range(retry_delay, "retry_delay", 0.0)
+    check_choice(on_bad, "on_bad", ("error", "skip"))
+    check_range(lock_timeout, "lock_timeout", 0.0, allow_none=True)
     since_ms = int(to_utc(since, "since").value // 1_000_000) if since is not None else None
     until_ms = int(to_utc(until, "until").value // 1_000_000) if until is not None else None
     if since_ms is not None and until_ms is not None and since_ms > until_ms:

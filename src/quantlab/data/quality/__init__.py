@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from quantlab._validate import check_range
 from quantlab.data.frame import FIELDS
 from quantlab.data.quality import checks
 from quantlab.data.quality.report import (
@@ -102,14 +103,14 @@ def check_quality(
     missing = [c for c in FIELDS if c not in df.columns]
     if missing:
         raise ParameterError(f"{source or symbol or 'data'}: missing column {missing[0]}")
-    if stale_bars < 2:
-        raise ParameterError(f"stale_bars must be >= 2, not {stale_bars}")
-    if zero_volume_bars < 1:
-        raise ParameterError(f"zero_volume_bars must be >= 1, not {zero_volume_bars}")
-    if not 0 < spike_revert_tolerance < 1:
-        raise ParameterError(f"spike_revert_tolerance must be in (0, 1), not {spike_revert_tolerance}")
-    if partial_lookback < 1:
-        raise ParameterError(f"partial_lookback must be >= 1, not {partial_lookback}")
+    stale_bars = check_range(stale_bars, "stale_bars", 2, integer=True)
+    zero_volume_bars = check_range(zero_volume_bars, "zero_volume_bars", 1, integer=True)
+    check_range(spike_revert_tolerance, "spike_revert_tolerance", 0, 1, open_low=True, open_high=True)
+    partial_lookback = check_range(partial_lookback, "partial_lookback", 1, integer=True)
+    for name, value in (("outlier_threshold", outlier_threshold), ("spike_threshold", spike_threshold),
+                        ("wick_factor", wick_factor)):
+        check_range(value, name, 0, open_low=True)
+    check_range(partial_volume_ratio, "partial_volume_ratio", 0, 1)
     times = df.index
     labels = None if row_numbers is None else np.asarray(row_numbers)
 
