@@ -1,0 +1,106 @@
+"""Every public result class answers the one result protocol (quantlab/_result.py).
+
+The classes are discovered (every subclass of ``Result`` in the package), so a new result class
+without a factory here fails ``test_every_result_class_is_covered``. Each factory builds a real
+instance from the bundled sample.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import pkgutil
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+
+import quantlab
+from quantlab._result import Result
+
+
+def _discover() -> dict[str, type]:
+    for mod in pkgutil.walk_packages(quantlab.__path__, "quantlab."):
+        if ".cli" not in mod.name:
+            importlib.import_module(mod.name)
+    found: dict[str, type] = {}
+    stack = list(Result.__subclasses__())
+    while stack:
+        cls = stack.pop()
+        stack.extend(cls.__subclasses__())
+        if not cls.__name__.startswith("_"):
+            found[cls.__name__] = cls
+    return found
+
+
+def _btc() -> pd.DataFrame:
+    return quantlab.load_sample("BTC/USDT", start="2022-01-01")
+
+
+def _backtest():
+    return quantlab.backtest("sma_cross", _btc(), params={"fast": 10, "slow": 50})
+
+
+def _sweep():
+    return quantlab.sweep("sma_cross", _btc(), fast=[5, 10], slow=[20, 50], progress=False)
+
+
+def _quality():
+    df = _btc().copy()
+    df.iloc[40, df.columns.get_loc("volume")] = 0.0
+    return quantlab.check_quality(df, symbol="BTC/USDT")
+
+
+def _fetch_report():
+    from quantlab.data import FetchReport
+
+    t = pd.Timestamp("2024-01-01", tz="UTC")
+    return FetchReport("binance", "BTC/USDT", "1h", Path("data/binance/1h/BTC_USDT.parquet"),
+                       new_bars=2497, total_bars=2497, start=t, end=t + pd.Timedelta(hours=2499),
+                       requests=3, expected_bars=2500, missing_bars=3,
+                       missing_ranges=[(t + pd.Timedelta(hours=5), t + pd.Timedelta(hours=7))])
+
+
+FACTORIES: dict[str, Callable[[], Result]] = {
+    "BacktestResult": _backtest,
+    "SweepResult": _sweep,
+    "QualityReport": _quality,
+    "FetchReport": _fetch_report,
+}
+
+
+def test_every_result_class_is_covered() -> None:
+    missing = sorted(set(_discover()) - set(FACTORIES))
+    assert not missing, f"result classes without a protocol test: {missing}"
+
+
+def _is_raw(value: object) -> bool:
+    if isinstance(value, str):
+        return "%" not in value
+    return value is None or isinstance(value, int | float | np.number | bool | np.bool_ | pd.Timestamp
+                                       | pd.Timedelta) or pd.isna(value)
+
+
+@pytest.mark.parametrize("name", sorted(FACTORIES))
+def test_protocol(name: str) -> None:
+    obj = FACTORIES[name]()
+    assert isinstance(obj, Result)
+    stats = obj.stats()
+    assert isinstance(stats, pd.Series) and len(stats)
+    assert all(_is_raw(v) for v in stats.to_numpy()), stats
+    raw = obj.summary()
+    shown = obj.summary(formatted=True)
+    assert isinstance(raw, pd.DataFrame) and isinstance(shown, pd.DataFrame)
+    assert shown.shape == raw.shape
+    assert all(isinstance(v, str) for v in shown.to_numpy().ravel())
+    text = json.dumps(obj.to_dict())
+    assert json.loads(text)["type"] == name
+    fig = obj.plot()
+    assert isinstance(fig, go.Figure) and len(fig.data) >= 1
+    assert any(len(t.x if t.x is not None else t.z) for t in fig.data)
+    rep = repr(obj)
+    assert rep.startswith(obj.title()) and rep.count("\n") <= 45
+    assert "<table" in obj._repr_html_()
