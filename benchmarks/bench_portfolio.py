@@ -76,7 +76,7 @@ def bench_optimizers(repeat: int = 1) -> list[dict]:
             times = []
             for _ in range(max(1, repeat)):
                 t0 = time.perf_counter()
-                w = optimize(rets, method, cov="sample", **kwargs)
+                w = optimize(rets, method, cov="sample", **kwargs).weights
                 times.append(time.perf_counter() - t0)
             rows.append({"section": "optimizers", "universe": universe, "method": method,
                          "assets": rets.shape[1], "obs": len(rets), "first_s": times[0],

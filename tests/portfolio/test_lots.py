@@ -126,8 +126,8 @@ def test_plan_realizes_hifo_lots(lots):
     assert plan.orders["quantity"].tolist() == pytest.approx([1.5])
     assert plan.realized["unit_cost"].tolist() == [50_000.0, 40_000.0]
     assert plan.realized["gain"].sum() == pytest.approx(-2_500.0)
-    assert plan.summary()["long_term_gain"] == pytest.approx(-5_000.0)
-    assert plan.summary()["short_term_gain"] == pytest.approx(2_500.0)
+    assert plan.stats()["long_term_gain"] == pytest.approx(-5_000.0)
+    assert plan.stats()["short_term_gain"] == pytest.approx(2_500.0)
     assert plan.cash_after == pytest.approx(67_500.0)
 
 

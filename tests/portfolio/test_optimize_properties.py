@@ -33,7 +33,7 @@ def _frame(n: int) -> pd.DataFrame:
 def test_min_variance_and_erc_properties(s: np.ndarray) -> None:
     n = len(s)
     rets = _frame(n)
-    w = optimize(rets, "min_variance", cov=s).to_numpy()
+    w = optimize(rets, "min_variance", cov=s).weights.to_numpy()
     assert abs(w.sum() - 1) < 1e-9
     assert (w >= -1e-12).all()
     # KKT of long-only min variance: (Sw)_i equal to the minimum on the support, >= it elsewhere
@@ -42,12 +42,12 @@ def test_min_variance_and_erc_properties(s: np.ndarray) -> None:
     lam = g[support].mean()
     np.testing.assert_allclose(g[support], lam, rtol=1e-4, atol=1e-10)
     assert (g[~support] >= lam * (1 - 1e-4) - 1e-10).all()
-    e = optimize(rets, "erc", cov=s).to_numpy()
+    e = optimize(rets, "erc", cov=s).weights.to_numpy()
     assert abs(e.sum() - 1) < 1e-9
     assert (e > 0).all()
     rc = e * (s @ e) / (e @ s @ e)
     np.testing.assert_allclose(rc, 1 / n, atol=1e-6)
-    h = optimize(rets, "hrp", cov=s).to_numpy()
+    h = optimize(rets, "hrp", cov=s).weights.to_numpy()
     assert abs(h.sum() - 1) < 1e-12 and (h > 0).all()
 
 
@@ -81,7 +81,7 @@ def test_random_constraints_feasible_or_clear_error(seed: int, method: str) -> N
                  b_eq=np.r_[1.0, w0], bounds=list(zip(lo, hi, strict=True)) + [(0, None)] * 2 * n,
                  method="highs")
     try:
-        w = optimize(rets, method, **kwargs).to_numpy()
+        w = optimize(rets, method, **kwargs).weights.to_numpy()
     except InfeasibleError as exc:
         assert lp.status == 2, str(exc)
         assert str(exc).startswith("infeasible constraints: ")

@@ -66,6 +66,46 @@ def test_no_trade_inside_bands():
     assert plan.tracking_error_after == pytest.approx(plan.tracking_error_before)
 
 
+@pytest.mark.parametrize("band_mode", ["edge", "target"])
+def test_unlisted_asset_outside_band_is_sold_completely(band_mode):
+    # value 50 BTC + 40 ETH + 10 XRP = 100 USDT; XRP is not in the targets (target 0) and sits
+    # at 10 % > the 5 % band. A zero target is not a band: all 10 XRP are sold (before the fix
+    # the edge mode sold only 5, down to the band edge at 5 %).
+    # ETH: 40 % vs 50 %, outside the band -> edge 45 % (buy 5 ETH) or target 50 % (buy 10 ETH)
+    hold = {"BTC/USDT": 0.5, "ETH/USDT": 40.0, "XRP/USDT": 10.0}
+    px = {"BTC/USDT": 100.0, "ETH/USDT": 1.0, "XRP/USDT": 1.0}
+    plan = plan_rebalance(hold, px, {"BTC/USDT": 0.5, "ETH/USDT": 0.5}, costs=FREE, bands=0.05,
+                          band_mode=band_mode)
+    eth = 5.0 if band_mode == "edge" else 10.0
+    assert orders_by_symbol(plan) == pytest.approx({"XRP/USDT": -10.0, "ETH/USDT": eth})
+    assert plan.positions_after["XRP/USDT"] == 0.0
+    assert plan.cash_after == pytest.approx(10.0 - eth)
+    assert plan.orders.set_index("symbol").loc["XRP/USDT", "reason"] == "not in targets: sell"
+
+
+@pytest.mark.parametrize("band_mode", ["edge", "target"])
+def test_zero_target_inside_band_is_sold_completely(band_mode):
+    # 50 BTC + 47 ETH + 3 XRP = 100 USDT; XRP has target 0 and a 3 % weight, inside the 5 %
+    # band, yet it is sold (3 XRP); ETH (47 % vs 50 %) stays inside its band and does not trade
+    hold = {"BTC/USDT": 0.5, "ETH/USDT": 47.0, "XRP/USDT": 3.0}
+    px = {"BTC/USDT": 100.0, "ETH/USDT": 1.0, "XRP/USDT": 1.0}
+    plan = plan_rebalance(hold, px, {"BTC/USDT": 0.5, "ETH/USDT": 0.5, "XRP/USDT": 0.0},
+                          costs=FREE, bands=0.05, band_mode=band_mode)
+    assert orders_by_symbol(plan) == pytest.approx({"XRP/USDT": -3.0})
+    assert plan.cash_after == pytest.approx(3.0)
+    assert plan.orders["reason"].tolist() == ["target 0: sell"]
+
+
+def test_targets_may_be_an_optimize_result(returns):
+    from quantlab.portfolio import optimize
+
+    res = optimize(returns[["BTC/USDT", "ETH/USDT"]], "equal")
+    plan = plan_rebalance({"BTC/USDT": 0.5, "ETH/USDT": 30.0}, {"BTC/USDT": 100.0,
+                                                              "ETH/USDT": 1.0}, res, costs=FREE)
+    assert plan.weights.loc["BTC/USDT", "target"] == pytest.approx(0.5)
+    assert plan.weights.loc["BTC/USDT", "post_trade"] == pytest.approx(0.5)
+
+
 def test_fees_are_paid_and_buys_scaled_to_keep_cash_non_negative():
     # all cash, targets sum to 1: buys + 10 bps fees must be scaled down to fit the cash
     plan = plan_rebalance({}, PX, {"BTC/USDT": 0.5, "ETH/USDT": 0.5}, cash=1000.0)
@@ -149,14 +189,30 @@ def test_impact_needs_adv():
 
 def test_result_api():
     plan = plan_rebalance(HOLD, PX, TGT, markets="binance", as_of=AS_OF)
-    s = plan.summary()
+    s = plan.stats()
     assert {"cost", "cash_after", "tracking_error_after", "turnover"} <= set(s.index)
+    assert s["orders"] == len(plan.orders) and s["cost"] == plan.cost
+    table = plan.summary()
+    assert list(table.index) == [*plan.positions_after.index, "cash"]
+    assert list(table.columns) == ["current", "target", "post_trade", "drift", "residual",
+                                   "side", "quantity", "notional", "cost"]
+    first = plan.orders.iloc[0]
+    assert table.loc[first["symbol"], "side"] == first["side"]
+    assert table.loc[first["symbol"], "quantity"] == first["quantity"]
+    assert table.loc["cash", "side"] is None and np.isnan(table.loc["cash", "quantity"])
+    shown = plan.summary(formatted=True)
+    assert shown.shape == table.shape and shown.loc["cash", "current"].endswith("%")
     d = plan.to_dict()
     json.dumps(d)
     assert d["orders"][0]["symbol"] == plan.orders["symbol"].iloc[0]
+    assert d["stats"]["orders"] == len(plan.orders)
     assert "<table" in plan._repr_html_()
+    assert repr(plan).startswith(f"Rebalance plan as of {AS_OF[:10]}: {len(plan.orders)} orders")
+    assert list(plan.sections())[:2] == ["orders", "weights"]
     fig = plan.plot()
-    assert len(fig.data) == 3
+    assert [t.name for t in fig.data] == ["current", "target", "post-trade"]
+    assert list(fig.data[0].x) == list(plan.weights.index)
+    np.testing.assert_allclose(fig.data[2].y, plan.weights["post_trade"].to_numpy())
     assert list(plan.weights.columns) == ["current", "target", "post_trade", "drift", "residual"]
     assert plan.weights.loc["cash", "target"] == pytest.approx(0.0)
     assert list(plan.orders.columns)[:6] == ["symbol", "side", "quantity", "price", "notional",

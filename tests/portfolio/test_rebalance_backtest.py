@@ -305,7 +305,8 @@ def test_monthly_erc_on_bundled_panel(panel):
     assert 0 < s["volatility"] < 2 and 0 < s["max_drawdown"] < 1
     assert np.isfinite([s["cagr"], s["sharpe"], s["tracking_error"]]).all()
     d = res.to_dict()
-    assert d["rebalances"] == s["rebalances"] and len(d["rebalance_dates"]) == s["rebalances"]
+    assert d["stats"]["rebalances"] == s["rebalances"]
+    assert len(d["rebalance_dates"]) == s["rebalances"]
     import json
 
     json.dumps(d)
@@ -456,17 +457,20 @@ def test_result_display_and_json():
     res = backtest_rebalancing(_jan_mar_path(), "monthly", target=HALF, spread_bps=4.0)
     s = res.stats()
     assert s["policy"] == "Calendar(check=monthly)" and s["target"] == "fixed"
-    summ = res.summary()
+    summ = res.summary(formatted=True)
     assert summ.loc["turnover", "value"].endswith("%")
     assert summ.loc["rebalances", "value"] == "2"
+    assert res.summary().loc["rebalances", "value"] == 2
     d = res.to_dict()
     json.dumps(d)
+    assert d["stats"]["rebalances"] == 2 and d["type"] == "RebalanceBacktestResult"
     assert d["rebalance_dates"] == ["2024-02-01T00:00:00+00:00", "2024-03-01T00:00:00+00:00"]
     assert d["options"]["spread_bps"] == 4.0 and d["options"]["lookback"] is None
     assert d["final_weights"] == pytest.approx({"A": 0.5, "B": 0.5})
     html = res._repr_html_()
-    assert html.startswith("<h4>Rebalancing backtest: fixed target") and "<table" in html
-    assert repr(res).startswith("RebalanceBacktestResult(fixed, Calendar(check=monthly)")
+    assert html.startswith("<p><b>Rebalancing backtest: fixed target") and "<table" in html
+    assert repr(res).startswith("Rebalancing backtest: fixed target, Calendar(check=monthly) "
+                                "on A, B")
     tr = res.tracking()
     assert list(tr.columns) == ["portfolio", "target", "difference"]
     assert len(tr) == len(res.equity) - 1

@@ -10,7 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-__all__ = ["weights_drift_figure"]
+__all__ = ["allocation_figure", "rebalance_weights_figure", "weights_drift_figure"]
 
 _PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
             "#7f7f7f", "#bcbd22", "#17becf"]
@@ -83,4 +83,46 @@ def weights_drift_figure(
     fig.update_layout(title=f"Portfolio weights drift ({len(reb)} rebalances)",
                       template="plotly_white", height=650 if rows == 2 else 450,
                       hovermode="x unified", legend={"traceorder": "normal"})
+    return fig
+
+
+def allocation_figure(weights: pd.Series, risk_contributions: pd.Series | None = None,
+                      title: str = "Portfolio weights") -> go.Figure:
+    """Grouped bars of weights (and risk contributions, as fractions of variance) by asset.
+
+    Parameters
+    ----------
+    weights : Series
+        Weights by asset, e.g. ``OptimizeResult.weights``.
+    risk_contributions : Series, optional
+        Fractions of portfolio variance by asset (a second bar per asset).
+    title : str
+        Figure title.
+    """
+    names = [str(a) for a in weights.index]
+    traces = [go.Bar(name="weight", x=names, y=weights.to_numpy())]
+    if risk_contributions is not None:
+        traces.append(go.Bar(name="risk contribution", x=names,
+                             y=risk_contributions.reindex(weights.index).to_numpy()))
+    fig = go.Figure(traces)
+    fig.update_layout(barmode="group", title=title, yaxis_tickformat=".0%",
+                      template="plotly_white")
+    return fig
+
+
+def rebalance_weights_figure(weights: pd.DataFrame, title: str = "Rebalance: weights") -> go.Figure:
+    """Grouped bars of current, target and post-trade weights by symbol (cash included).
+
+    Parameters
+    ----------
+    weights : DataFrame
+        Columns ``current``, ``target``, ``post_trade`` indexed by symbol, e.g.
+        ``RebalancePlan.weights``.
+    """
+    fig = go.Figure()
+    for col, name in (("current", "current"), ("target", "target"),
+                      ("post_trade", "post-trade")):
+        fig.add_trace(go.Bar(x=list(weights.index), y=weights[col].to_list(), name=name))
+    fig.update_layout(barmode="group", title=title, yaxis_title="weight",
+                      yaxis_tickformat=".0%", template="plotly_white")
     return fig

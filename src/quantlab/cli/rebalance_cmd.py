@@ -43,20 +43,6 @@ def _check_estimation_options(args: argparse.Namespace, fixed: bool) -> None:
     args.cov = "ledoit_wolf" if args.cov is None else args.cov
 
 
-def _targets(spec: str, rets: pd.DataFrame, args: argparse.Namespace) -> pd.Series:
-    """Target weights: an optimizer name (estimated on the last --lookback returns) or numbers."""
-    from quantlab.portfolio import METHODS, optimize
-
-    if spec in METHODS:
-        window = rets.iloc[-args.lookback:]
-        if len(window) < args.lookback:
-            raise ParameterError(f"--lookback {args.lookback} needs {args.lookback} returns; "
-                                 f"only {len(window)} before the plan date")
-        return optimize(window, spec, cov=args.cov)
-    values = _fixed_weights(spec, rets.shape[1])
-    return pd.Series(values, index=rets.columns)
-
-
 def _load_closes(args: argparse.Namespace, symbols: list[str]) -> pd.DataFrame:
     from quantlab.data import load
 
@@ -78,7 +64,7 @@ def _markets(args: argparse.Namespace) -> Any:
 
 def run_plan(args: argparse.Namespace) -> int:
     """Handler of ``quantlab rebalance plan``."""
-    from quantlab.portfolio import plan_rebalance, read_holdings
+    from quantlab.portfolio import plan_rebalance, read_holdings, target_weights
     from quantlab.risk import returns_from_prices
 
     holdings = read_holdings(args.holdings)
@@ -96,7 +82,15 @@ def run_plan(args: argparse.Namespace) -> int:
     as_of = closes.index[-1]
     prices = closes.ffill().iloc[-1]
     rets = returns_from_prices(closes[symbols])
-    targets = _targets(args.target, rets, args).reindex(universe, fill_value=0.0)
+    values = _fixed_weights(args.target, len(symbols))
+    if values is not None:        # fixed weights may sum to < 1: the rest is the cash target
+        targets = pd.Series(values, index=symbols)
+    elif len(rets) < args.lookback:
+        raise ParameterError(f"--lookback {args.lookback} needs {args.lookback} returns; "
+                             f"only {len(rets)} before the plan date")
+    else:
+        targets = target_weights(args.target, rets, lookback=args.lookback, cov=args.cov)
+    targets = targets.reindex(universe, fill_value=0.0)
     costs = {"fee_bps": args.fee_bps, "spread_bps": args.spread_bps}
     plan = plan_rebalance(
         holdings, prices, targets, cash=args.cash, markets=_markets(args),
@@ -108,15 +102,13 @@ def run_plan(args: argparse.Namespace) -> int:
             + (f", lots {args.lot_method or 'fifo'}" if lots else "")
             + (f", bands {args.bands:g}" if args.bands else "")
             + (", cost-aware" if args.cost_aware else ""))
+    sections = plan.sections()
     if args.html:
         from quantlab.reports import write_report
 
-        blocks: list[Any] = [plan.summary(), ("heading", "Orders"), plan.orders, plan.plot(),
-                             ("heading", "Weights"), plan.weights]
-        for name in ("realized", "dust", "harvest"):
-            table = getattr(plan, name)
-            if table is not None and len(table):
-                blocks += [("heading", name.capitalize()), table]
+        blocks: list[Any] = [plan.stats(), plan.plot()]
+        for title, table in sections.items():
+            blocks += [("heading", title.capitalize()), table]
         path = write_report(args.html, "Rebalance plan", blocks, subtitle=head)
         print(f"wrote {path}", file=sys.stderr)
     if args.json:
@@ -125,21 +117,15 @@ def run_plan(args: argparse.Namespace) -> int:
         print_json(out)
         return 0
     print(head)
-    for warning in getattr(plan, "warnings", []) or []:
+    for warning in plan.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    print("\norders:" if len(plan.orders) else "\nno orders: every asset is within its band")
-    if len(plan.orders):
-        print_table(plan.orders)
-    print("\nweights:")
-    print_table(plan.weights)
-    for name, title in (("realized", "tax lots sold"), ("dust", "too small to trade (dust)"),
-                        ("harvest", "tax-loss harvesting candidates")):
-        table = getattr(plan, name)
-        if table is not None and len(table):
-            print(f"\n{title}:")
-            print_table(table)
+    if "orders" not in sections:
+        print("\nno orders: every asset is within its band")
+    for title, table in sections.items():
+        print(f"\n{title}:")
+        print_table(table)
     print()
-    print_table(plan.summary())
+    print_table(plan.stats())
     return 0
 
 
@@ -164,14 +150,14 @@ def run_backtest(args: argparse.Namespace) -> int:
     if args.html:
         from quantlab.reports import write_report
 
-        path = write_report(args.html, "Rebalancing backtest", [res.summary(), res.plot()],
+        path = write_report(args.html, "Rebalancing backtest", [res.stats(), res.plot()],
                             subtitle=head)
         print(f"wrote {path}", file=sys.stderr)
     if args.json:
         print_json(res.to_dict())
     else:
         print(head)
-        print_table(res.summary())
+        print_table(res.summary(formatted=True))
     return 0
 
 

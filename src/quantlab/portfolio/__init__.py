@@ -20,6 +20,7 @@ from quantlab.portfolio.optimize import (
 from quantlab.portfolio.plan import RebalancePlan, plan_rebalance
 from quantlab.portfolio.policies import Calendar, CostAware, Policy, Threshold
 from quantlab.portfolio.rebalance_backtest import RebalanceBacktestResult, backtest_rebalancing
+from quantlab.portfolio.targets import target_weights
 
 __all__ = [
     "COV_METHODS",
@@ -49,4 +50,5 @@ __all__ = [
     "portfolio_cvar",
     "read_holdings",
     "risk_contributions",
+    "target_weights",
 ]
