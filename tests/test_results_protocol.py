@@ -64,7 +64,37 @@ def _fetch_report():
                        missing_ranges=[(t + pd.Timedelta(hours=5), t + pd.Timedelta(hours=7))])
 
 
+def _closes() -> pd.DataFrame:
+    return quantlab.load_sample(["BTC/USDT", "ETH/USDT", "BNB/USDT", "XRP/USDT"])["close"].dropna()
+
+
+def _optimize():
+    from quantlab import portfolio as pf
+    from quantlab.risk import returns_from_prices
+
+    return pf.optimize(returns_from_prices(_closes()).iloc[-90:], "erc", cov="ledoit_wolf")
+
+
+def _plan():
+    from quantlab import portfolio as pf
+    from quantlab.data import sample_symbols
+
+    last = quantlab.load_sample(sample_symbols())["close"].iloc[-1]
+    holdings = Path(__file__).resolve().parents[1] / "examples" / "holdings.csv"
+    return pf.plan_rebalance(holdings, last, _optimize(), markets="binance", bands=0.05,
+                             as_of=_closes().index[-1])
+
+
+def _rebalance_backtest():
+    from quantlab import portfolio as pf
+
+    return pf.backtest_rebalancing(_closes().iloc[-300:], "monthly", target="erc", lookback=60)
+
+
 FACTORIES: dict[str, Callable[[], Result]] = {
+    "OptimizeResult": _optimize,
+    "RebalancePlan": _plan,
+    "RebalanceBacktestResult": _rebalance_backtest,
     "BacktestResult": _backtest,
     "SweepResult": _sweep,
     "QualityReport": _quality,
