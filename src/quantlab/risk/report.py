@@ -96,4 +96,8 @@ def stress_report(
     dd = drawdown_analysis(portfolio_returns(rets, weights), from_returns=True, top=top)
     return StressReport(weights=st.weights, value=svar.value, scenarios=st, stressed_var=svar,
                         reverse=rev, drawdown=dd, loss_limit=float(rev[0].loss_limit),
-                        notes=notes)
+                        notes=notes, start=_date(rets.index, 0), end=_date(rets.index, -1))
+
+
+def _date(index: pd.Index, i: int) -> pd.Timestamp | None:
+    return index[i] if isinstance(index, pd.DatetimeIndex) and len(index) else None

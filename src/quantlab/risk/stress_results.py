@@ -265,7 +265,7 @@ class ReverseStressResult(Result):
                 f" loses {self.loss:.2%}")
 
     def title(self) -> str:
-        return f"Reverse stress ({self.method}): {self.describe()}"
+        return f"Reverse stress: {self.describe()}"
 
     def headline(self) -> dict[str, Any]:
         """The key numbers as a dict (method plus :meth:`stats`)."""
@@ -342,6 +342,8 @@ class StressReport(Result):
         Loss limit of the reverse stress tests.
     notes : list of str
         Steps left out and why (e.g. no beta-scaled reverse stress without the market asset).
+    start, end : Timestamp or None
+        First and last date of the returns (stressed VaR, reverse stress, drawdowns).
     """
 
     weights: pd.Series
@@ -352,14 +354,15 @@ class StressReport(Result):
     drawdown: DrawdownResult
     loss_limit: float
     notes: list[str] = field(default_factory=list)
+    start: pd.Timestamp | None = None
+    end: pd.Timestamp | None = None
 
     def title(self) -> str:
-        dd = self.drawdown.drawdown
         text = f"Stress report: portfolio {_portfolio_text(self.weights)}"
         if self.value is not None:
             text += f", value {self.value:,.0f}"
-        if isinstance(dd.index, pd.DatetimeIndex) and len(dd):
-            text += f"; history {dd.index[0].date()} → {dd.index[-1].date()}"
+        if self.start is not None and self.end is not None:
+            text += f"; history {self.start.date()} → {self.end.date()}"
         return text
 
     def sections(self) -> list[tuple[str, Result]]:

@@ -160,7 +160,10 @@ class VaRComparison(Result, Mapping[str, VaRResult]):
         f = self._first
         dates = _dates(f.start, f.end)
         span = f"{f.n_obs:,} returns" + (f" {dates}" if dates else "")
-        return f"{f.level:.2%} VaR/ES, {f.horizon}-bar horizon, {len(self)} methods; {span}"
+        book = ("" if f.weights is None or len(f.weights) < 2 else
+                "; " + ", ".join(f"{a} {w:g}" for a, w in f.weights.items()))
+        return (f"{f.level:.2%} VaR/ES, {f.horizon}-bar horizon, {len(self)} methods{book}; "
+                f"{span}")
 
     def stats(self) -> pd.Series:
         """level, horizon, n_obs, start, end, then ``var_<method>`` and ``es_<method>``."""
