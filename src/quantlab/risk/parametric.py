@@ -24,6 +24,7 @@ validity: the skew/kurtosis pairs for which the expansion is a monotone quantile
 
 from __future__ import annotations
 
+import sys
 import warnings
 from typing import Any
 
@@ -353,16 +354,26 @@ def parametric_var(
                      scaling="sqrt_time", n_obs=0, start=None, end=None, params=params)
 
 
-def check_cornish_fisher(skew: float, excess_kurtosis: float, horizon: int = 1,
-                         stacklevel: int = 3) -> bool:
+def check_cornish_fisher(skew: float, excess_kurtosis: float, horizon: int = 1) -> bool:
     """Domain check of one Cornish–Fisher figure: warns (:class:`CornishFisherDomainWarning`)
     and returns False outside the domain, for the ``h``-bar moments ``S/sqrt(h)``, ``K/h``."""
     sk, ku = float(skew) / np.sqrt(horizon), float(excess_kurtosis) / horizon
     ok = bool(cornish_fisher_valid(sk, ku))
     if not ok:
         warnings.warn(cornish_fisher_domain_message(sk, ku, horizon), CornishFisherDomainWarning,
-                      stacklevel=stacklevel)
+                      stacklevel=user_stacklevel())
     return ok
+
+
+def user_stacklevel() -> int:
+    """``stacklevel`` of a warning issued here that points at the first caller outside
+    quantlab (the user's line, not a library frame)."""
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("quantlab."):
+        frame = frame.f_back
+        level += 1
+    return level
 
 
 def _finite(value: Any, name: str) -> float:

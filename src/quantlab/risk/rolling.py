@@ -45,6 +45,7 @@ from quantlab.risk.parametric import (
     moments,
     normal_var_es,
     student_t_var_es,
+    user_stacklevel,
 )
 from quantlab.risk.var import (
     check_method,
@@ -161,7 +162,7 @@ def _cf_valid_days(xw: np.ndarray, horizon: int) -> np.ndarray:
         warnings.warn(f"Cornish-Fisher VaR is outside the expansion's domain of validity on "
                       f"{bad} of {len(ok)} forecast days (first: skew {sk[i]:.3g}, excess "
                       f"kurtosis {ku[i]:.3g}; Maillard 2012); see forecasts['cf_valid']",
-                      CornishFisherDomainWarning, stacklevel=3)
+                      CornishFisherDomainWarning, stacklevel=user_stacklevel())
     return ok
 
 

@@ -168,7 +168,7 @@ def _student_t(p: Prepared, level: float, horizon: int, seed: Any, df: float | N
 def _cornish_fisher(p: Prepared, level: float, horizon: int, seed: Any) -> Out:
     mu, sd, sk, ku = moments(p.port)
     var, es = cornish_fisher_var_es(mu, sd, sk, ku, level, horizon)
-    valid = check_cornish_fisher(float(sk), float(ku), horizon, stacklevel=5)
+    valid = check_cornish_fisher(float(sk), float(ku), horizon)
     return var, es, _scaling(horizon, "sqrt_time"), {
         "mean": float(mu), "sigma": float(sd), "skew": float(sk), "kurt": float(ku),
         "cf_valid": valid}
