@@ -49,7 +49,7 @@ def main() -> int:
             dt = time.perf_counter() - t0
             first.setdefault(method, dt)
             best[method] = min(dt, best.get(method, np.inf))
-            n_forecasts = len(out)
+            n_forecasts = len(out.forecasts)
     print(f"{n_forecasts} forecasts per method; seconds: first run, best of {max(1, args.repeat)}")
     for method in METHODS:
         print(f"  {method:<15} {first[method]:7.3f} {best[method]:7.3f}")

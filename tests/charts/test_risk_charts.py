@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -22,11 +20,14 @@ IDX = pd.date_range("2024-01-01", periods=5, freq="D", tz="UTC")
 
 def test_var_histogram_lines_at_minus_var_and_es() -> None:
     r = pd.Series([-0.05, 0.01, 0.02, -0.01, 0.0], index=IDX)
-    res = [SimpleNamespace(method="historical", var=0.04, es=0.05, level=0.99, horizon=1)]
-    fig = var_histogram_figure(r, res)
+    lines = pd.DataFrame({"var": [0.04], "es": [0.05]}, index=["historical"])
+    fig = var_histogram_figure(r, lines, level=0.99, horizon=1)
     xs = sorted(shape.x0 for shape in fig.layout.shapes)
     assert xs == pytest.approx([-0.05, -0.04])
-    assert "VaR 4.00%" in fig.data[1].name
+    assert [t.type for t in fig.data] == ["histogram", "scatter"]
+    assert list(fig.data[0].x) == list(r)
+    assert fig.data[1].name == "historical: VaR 4.00% / ES 5.00%"
+    assert "99.0% VaR" in fig.layout.title.text
 
 
 def test_var_backtest_marks_breaches_and_zone() -> None:

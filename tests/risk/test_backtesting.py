@@ -447,7 +447,9 @@ def test_result_summary_and_dict(mw):
     assert d["tests"]["tl"]["critical_value"] is None  # NaN -> None
     html = mw._repr_html_()
     assert "<table" in html and "green" in html
-    assert "n_failures=57" in repr(mw)
+    assert repr(mw).startswith("VaR backtest: 0.95 VaR") and "57 failures" in repr(mw)
+    stats = mw.stats()
+    assert stats["n_failures"] == 57 and stats["p_value_tl"] == s.loc["tl", "p_value"]
     assert mw.level == 0.95 and mw.test_level == 0.95
 
 

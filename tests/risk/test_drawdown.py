@@ -61,7 +61,10 @@ def test_hand_built_curve():
     assert list(top["peak"].dt.strftime("%m-%d")) == ["01-02", "01-08"]
     json.dumps(res.to_dict())
     assert "Drawdowns" in res._repr_html_()
-    assert res.plot() is not None
+    fig = res.plot()
+    assert [t.type for t in fig.data] == ["scatter"] and fig.data[0].fill == "tozeroy"
+    assert len(fig.data[0].y) == len(res.drawdown)
+    np.testing.assert_allclose(fig.data[0].y, -res.drawdown.to_numpy())
 
 
 def test_from_returns_counts_a_first_bar_loss():

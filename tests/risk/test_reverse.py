@@ -35,7 +35,12 @@ def test_uniform_shock_is_limit_over_gross_long_exposure():
     assert res.table.loc["reverse_uniform", "portfolio_return"] == pytest.approx(-0.2)
     json.dumps(res.to_dict())
     assert "Reverse stress" in res._repr_html_()
-    assert res.plot() is not None
+    fig = res.plot()
+    assert [t.type for t in fig.data] == ["bar"] and fig.data[0].orientation == "h"
+    bars = dict(zip(fig.data[0].y, fig.data[0].x, strict=True))
+    assert bars == pytest.approx({"BTC/USDT": -0.25, "ETH/USDT": -0.25, "portfolio": -0.2})
+    assert res.describe() == "uniform: every asset falling 25.00% loses 20.00%"
+    assert res.title().startswith("Reverse stress: uniform")
 
 
 def test_uniform_shock_errors():

@@ -24,8 +24,9 @@ W = [0.4, 0.3, 0.2, 0.1]
 @pytest.mark.parametrize("method", METHODS)
 def test_rolling_row_equals_value_at_risk_on_window(assets, method):
     kw = FAST.get(method, {})
-    out = rolling_var(assets, method=method, window=WINDOW, weights=W, seed=9, **kw)
-    assert list(out.columns) == ["var", "es", "realized"]
+    out = rolling_var(assets, method=method, window=WINDOW, weights=W, seed=9, **kw).forecasts
+    extra = ["cf_valid"] if method == "cornish_fisher" else []
+    assert list(out.columns) == ["var", "es", "realized", *extra]
     assert (out.index == assets.index[WINDOW:]).all()
     assert (out["es"] >= out["var"]).all()
     assert out.attrs["method"] == method and out.attrs["window"] == WINDOW
@@ -42,12 +43,12 @@ def test_forecast_unchanged_when_future_data_altered(assets, method):
     refit = 5 if method in ("fhs", "student_t", "monte_carlo") else 1
     extra = {"dist": "t"} if method == "monte_carlo" else {}
     base = rolling_var(assets, method=method, window=WINDOW, weights=W, seed=2,
-                       refit_every=refit, **kw, **extra)
+                       refit_every=refit, **kw, **extra).forecasts
     t = 20  # forecast position: data row WINDOW + t
     altered = assets.copy()
     altered.iloc[WINDOW + t:] = np.random.default_rng(0).normal(0, 0.2, altered.iloc[WINDOW + t:].shape)
     alt = rolling_var(altered, method=method, window=WINDOW, weights=W, seed=2,
-                      refit_every=refit, **kw, **extra)
+                      refit_every=refit, **kw, **extra).forecasts
     np.testing.assert_array_equal(base[["var", "es"]].iloc[: t + 1], alt[["var", "es"]].iloc[: t + 1])
     assert not np.allclose(base["var"].iloc[t + 1:], alt["var"].iloc[t + 1:])
 
@@ -55,7 +56,7 @@ def test_forecast_unchanged_when_future_data_altered(assets, method):
 @pytest.mark.parametrize("method", ["historical", "parametric", "monte_carlo", "fhs"])
 def test_multiday_horizon(assets, method):
     kw = FAST.get(method, {})
-    out = rolling_var(assets, method=method, window=WINDOW, weights=W, seed=1, horizon=3, **kw)
+    out = rolling_var(assets, method=method, window=WINDOW, weights=W, seed=1, horizon=3, **kw).forecasts
     i = 10
     ref = value_at_risk(assets.iloc[i:i + WINDOW], method=method, weights=W, seed=1, horizon=3, **kw)
     assert out["var"].iloc[i] == pytest.approx(ref.var, rel=1e-10)
@@ -65,8 +66,8 @@ def test_multiday_horizon(assets, method):
 
 
 def test_refit_every_keeps_params_between_refits(assets):
-    every = rolling_var(assets, method="student_t", window=WINDOW, weights=W, refit_every=1)
-    fixed = rolling_var(assets, method="student_t", window=WINDOW, weights=W, refit_every=100)
+    every = rolling_var(assets, method="student_t", window=WINDOW, weights=W, refit_every=1).forecasts
+    fixed = rolling_var(assets, method="student_t", window=WINDOW, weights=W, refit_every=100).forecasts
     assert every["var"].iloc[0] == fixed["var"].iloc[0]
     # with one fit, later days use the first day's df: same as value_at_risk with that df
     from quantlab.risk.parametric import fit_t_df

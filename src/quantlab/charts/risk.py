@@ -6,9 +6,6 @@ VaR/ES are positive loss fractions, so they are drawn at ``-var`` / ``-es`` on r
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -38,15 +35,21 @@ def _pick(frame: pd.DataFrame, *names: str) -> str:
     raise KeyError(f"none of the columns {names} in {list(frame.columns)}")
 
 
-def var_histogram_figure(returns: pd.Series, results: Sequence[Any], *, bins: int = 120) -> go.Figure:
+def var_histogram_figure(returns: pd.Series, lines: pd.DataFrame, *, level: float | None = None,
+                         horizon: int = 1, bins: int = 120) -> go.Figure:
     """Histogram of returns with each method's VaR (solid) and ES (dotted) as vertical lines.
 
     Parameters
     ----------
     returns : Series
         The (portfolio) returns the VaR was estimated from.
-    results : sequence of VaRResult
-        Objects with ``method``, ``var``, ``es``, ``level`` and ``horizon`` attributes.
+    lines : DataFrame
+        Indexed by method name, columns ``var`` and ``es`` (positive loss fractions; drawn at
+        ``-var`` and ``-es``).
+    level : float, optional
+        VaR confidence level (for the title).
+    horizon : int
+        Horizon in bars (for the title).
     bins : int
         Number of histogram bins.
 
@@ -57,15 +60,14 @@ def var_histogram_figure(returns: pd.Series, results: Sequence[Any], *, bins: in
     r = pd.Series(returns).astype(float)
     fig = go.Figure(go.Histogram(x=r, nbinsx=bins, name="returns", marker_color="#9ecae1",
                                  opacity=0.8, hovertemplate="%{x:.2%}: %{y}<extra></extra>"))
-    for i, res in enumerate(results):
+    for i, (method, row) in enumerate(lines.iterrows()):
         colour = _PALETTE[i % len(_PALETTE)]
-        fig.add_vline(x=-float(res.var), line={"color": colour, "width": 2})
-        fig.add_vline(x=-float(res.es), line={"color": colour, "width": 2, "dash": "dot"})
+        var, es = float(row["var"]), float(row["es"])
+        fig.add_vline(x=-var, line={"color": colour, "width": 2})
+        fig.add_vline(x=-es, line={"color": colour, "width": 2, "dash": "dot"})
         # legend entries for the lines (vlines have none)
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line={"color": colour},
-                                 name=f"{res.method}: VaR {res.var:.2%} / ES {res.es:.2%}"))
-    level = results[0].level if results else None
-    horizon = results[0].horizon if results else 1
+                                 name=f"{method}: VaR {var:.2%} / ES {es:.2%}"))
     title = "Return distribution"
     if level is not None:
         title += f" with {level:.1%} VaR (solid) and ES (dotted), {horizon}-bar horizon"

@@ -2,7 +2,20 @@
 stress scenarios, reverse stress tests and drawdown analytics.
 
 Pure computation on pandas/numpy (no network, no files but the packaged scenario library).
-VaR and ES are positive loss fractions (0.05 = a 5 % loss).
+VaR and ES are positive loss fractions (0.05 = a 5 % loss). Every function returns a result
+object with the same protocol (:class:`quantlab._result.Result`): ``stats()``,
+``summary(formatted=False)``, ``to_dict()``, ``plot()``.
+
+Modules: :mod:`~quantlab.risk.var` (``value_at_risk``) with the method kernels in
+:mod:`~quantlab.risk.parametric`, :mod:`~quantlab.risk.historical`, :mod:`~quantlab.risk.ewma`,
+:mod:`~quantlab.risk.montecarlo`, :mod:`~quantlab.risk.fhs`; :mod:`~quantlab.risk.rolling`,
+:mod:`~quantlab.risk.decomposition`, :mod:`~quantlab.risk.backtesting`,
+:mod:`~quantlab.risk.es_backtest`; stress testing in :mod:`~quantlab.risk.scenarios` (model and
+TOML library), :mod:`~quantlab.risk.beta`, :mod:`~quantlab.risk.stress` (replay),
+:mod:`~quantlab.risk.stressed_var`, :mod:`~quantlab.risk.reverse`, :mod:`~quantlab.risk.report`;
+:mod:`~quantlab.risk.drawdown`. Result classes: :mod:`~quantlab.risk.var_results`,
+:mod:`~quantlab.risk.stress_results` (and beside their single function for backtests and
+drawdowns).
 """
 
 from quantlab.risk.backtesting import (
@@ -11,7 +24,8 @@ from quantlab.risk.backtesting import (
     var_backtest,
     var_backtest_from_forecasts,
 )
-from quantlab.risk.decomposition import VaRDecomposition, var_decomposition
+from quantlab.risk.beta import estimate_betas
+from quantlab.risk.decomposition import var_decomposition
 from quantlab.risk.drawdown import (
     DrawdownResult,
     drawdown_analysis,
@@ -23,6 +37,8 @@ from quantlab.risk.es_backtest import ESBacktestResult, es_backtest
 from quantlab.risk.ewma import ewma_covariance, ewma_variance
 from quantlab.risk.historical import age_weighted_var_es, historical_var_es
 from quantlab.risk.parametric import (
+    CornishFisherDomainWarning,
+    cornish_fisher_valid,
     cornish_fisher_var_es,
     cornish_fisher_z,
     fit_t_df,
@@ -30,9 +46,9 @@ from quantlab.risk.parametric import (
     parametric_var,
     student_t_var_es,
 )
+from quantlab.risk.report import stress_report
 from quantlab.risk.returns import portfolio_returns, returns_from_prices
 from quantlab.risk.reverse import (
-    ReverseStressResult,
     ellipsoid_coverage,
     ellipsoid_k,
     most_plausible_breach,
@@ -41,29 +57,41 @@ from quantlab.risk.reverse import (
     worst_case_ellipsoid,
 )
 from quantlab.risk.rolling import rolling_var
-from quantlab.risk.stress import (
+from quantlab.risk.scenarios import (
     HistoricalScenario,
     HypotheticalScenario,
     Scenario,
-    StressedVaRResult,
-    StressResult,
-    estimate_betas,
     load_scenarios,
     scenario_names,
-    stress_test,
-    stressed_var,
 )
-from quantlab.risk.var import METHODS, VaRComparison, VaRResult, value_at_risk
+from quantlab.risk.stress import stress_test
+from quantlab.risk.stress_results import (
+    ReverseStressResult,
+    StressedVaRResult,
+    StressReport,
+    StressResult,
+)
+from quantlab.risk.stressed_var import stressed_var
+from quantlab.risk.var import METHODS, value_at_risk
+from quantlab.risk.var_results import (
+    RollingVaRResult,
+    VaRComparison,
+    VaRDecomposition,
+    VaRResult,
+)
 
 __all__ = [
     "METHODS",
     "TESTS",
+    "CornishFisherDomainWarning",
     "DrawdownResult",
     "ESBacktestResult",
     "HistoricalScenario",
     "HypotheticalScenario",
     "ReverseStressResult",
+    "RollingVaRResult",
     "Scenario",
+    "StressReport",
     "StressResult",
     "StressedVaRResult",
     "VaRBacktestResult",
@@ -71,6 +99,7 @@ __all__ = [
     "VaRDecomposition",
     "VaRResult",
     "age_weighted_var_es",
+    "cornish_fisher_valid",
     "cornish_fisher_var_es",
     "cornish_fisher_z",
     "drawdown_analysis",
@@ -93,6 +122,7 @@ __all__ = [
     "reverse_uniform",
     "rolling_var",
     "scenario_names",
+    "stress_report",
     "stress_test",
     "stressed_var",
     "student_t_var_es",

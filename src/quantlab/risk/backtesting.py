@@ -41,18 +41,20 @@ Haas, M. (2001). New methods in backtesting. Financial Engineering Research Cent
 
 from __future__ import annotations
 
-import html
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from quantlab._util import to_jsonable
+from quantlab._result import Result
 from quantlab._validate import as_returns, check_level
 from quantlab.errors import DataError, ParameterError, UsageError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import plotly.graph_objects as go
 
 __all__ = [
     "BASEL_PLUS_FACTORS_250",
@@ -344,8 +346,8 @@ def _tbf_tests(
 # --------------------------------------------------------------------------------------------
 # result
 # --------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class VaRBacktestResult:
+@dataclass(frozen=True, repr=False)
+class VaRBacktestResult(Result):
     """Outcome of :func:`var_backtest` / :func:`var_backtest_from_forecasts`.
 
     Attributes
@@ -360,7 +362,7 @@ class VaRBacktestResult:
         Number of failures ``x``.
     tests : dict
         Per test name, a dict with ``statistic``, ``p_value``, ``critical_value``, ``df``,
-        ``result`` and extra information (see :meth:`summary`).
+        ``result`` and extra information (see :meth:`_summary_table`, shown by ``summary()``).
     breaches : Series
         The failure indicator that was tested.
     returns, var : Series or None
@@ -399,7 +401,31 @@ class VaRBacktestResult:
         pos = np.flatnonzero(self.breaches.to_numpy())
         return int(pos[0]) + 1 if pos.size else None
 
-    def summary(self) -> pd.DataFrame:
+    _percent = frozenset({"level", "test_level", "failure_rate", "expected_rate"})
+
+    def title(self) -> str:
+        return (f"VaR backtest: {self.level:.4g} VaR, {self.n_obs:,} obs, {self.n_failures} "
+                f"failures (expected {self.expected_failures:.2f}), traffic light "
+                f"{self.traffic_light}")
+
+    def stats(self) -> pd.Series:
+        """Counts and rates, the first failure, and each test's p-value (``p_value_<test>``)."""
+        out: dict[str, Any] = {
+            "level": self.level, "test_level": self.test_level, "n_obs": self.n_obs,
+            "n_failures": self.n_failures, "expected_failures": self.expected_failures,
+            "failure_rate": self.failure_rate, "expected_rate": 1.0 - self.level,
+            "first_failure": self.first_failure,
+        }
+        if "tl" in self.tests:
+            out["scaling_factor"] = self.tests["tl"]["scaling_factor"]
+        for name, res in self.tests.items():
+            out[f"p_value_{name}"] = res["p_value"]
+        for name, res in self.tests.items():
+            if name != "tl":
+                out[f"reject_{name}"] = res["result"] == "reject"
+        return pd.Series(out, dtype=object, name="var_backtest")
+
+    def _summary_table(self) -> pd.DataFrame:
         """One row per test run (index ``tl``, ``bin``, ...).
 
         Columns: ``statistic`` (LR, z-score, or the failure count for ``tl``), ``p_value``
@@ -420,23 +446,20 @@ class VaRBacktestResult:
         out.index.name = "test"
         return out.dropna(axis=1, how="all")
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-JSON summary (NaN -> None)."""
-        return to_jsonable(
-            {
-                "level": self.level,
-                "test_level": self.test_level,
-                "n_obs": self.n_obs,
-                "n_failures": self.n_failures,
-                "expected_failures": self.expected_failures,
-                "failure_rate": self.failure_rate,
-                "first_failure": self.first_failure,
-                "traffic_light": self.traffic_light,
-                "tests": {name: dict(res) for name, res in self.tests.items()},
-            }
-        )
+    def _extra_dict(self) -> dict[str, Any]:
+        return {
+            "level": self.level,
+            "test_level": self.test_level,
+            "n_obs": self.n_obs,
+            "n_failures": self.n_failures,
+            "expected_failures": self.expected_failures,
+            "failure_rate": self.failure_rate,
+            "first_failure": self.first_failure,
+            "traffic_light": self.traffic_light,
+            "tests": {name: dict(res) for name, res in self.tests.items()},
+        }
 
-    def plot(self, **kwargs: Any) -> Any:
+    def _figure(self, **kwargs: Any) -> go.Figure:
         """Plotly figure of returns, the -VaR band and the failures, zone in the title.
 
         Needs the returns and VaR forecasts (build with :func:`var_backtest_from_forecasts`).
@@ -453,21 +476,6 @@ class VaRBacktestResult:
         kwargs.setdefault("level", self.level)
         kwargs.setdefault("zone", self.traffic_light)
         return var_backtest_figure(self.returns, self.var, **kwargs)
-
-    def _repr_html_(self) -> str:
-        head = (
-            f"<h4>VaR backtest: {self.level:.4g} VaR, {self.n_obs} obs, "
-            f"{self.n_failures} failures (expected {self.expected_failures:.2f}), "
-            f"traffic light {html.escape(self.traffic_light)}</h4>"
-        )
-        return head + self.summary().to_html(float_format=lambda v: f"{v:.6g}", na_rep="")
-
-    def __repr__(self) -> str:
-        res = ", ".join(f"{k}={v['result']}" for k, v in self.tests.items())
-        return (
-            f"VaRBacktestResult(level={self.level}, n_obs={self.n_obs}, "
-            f"n_failures={self.n_failures}, {res})"
-        )
 
 
 # --------------------------------------------------------------------------------------------

@@ -27,69 +27,22 @@ Estimators by ``method``:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from quantlab._util import to_jsonable
 from quantlab._validate import as_returns, check_horizon, check_level, check_weights
 from quantlab.errors import ParameterError
 from quantlab.risk import ewma as _ewma
 from quantlab.risk.historical import historical_var_es, tail_count
 from quantlab.risk.parametric import normal_var_es
+from quantlab.risk.var_results import VaRDecomposition
 
 __all__ = ["DECOMPOSITION_METHODS", "VaRDecomposition", "var_decomposition"]
 
 DECOMPOSITION_METHODS = ("parametric", "ewma", "historical")
-
-
-@dataclass(frozen=True)
-class VaRDecomposition:
-    """Per-asset VaR decomposition.
-
-    Attributes
-    ----------
-    table : DataFrame
-        Indexed by asset: ``weight``, ``marginal_var``, ``component_var``, ``pct_contribution``,
-        ``incremental_var``, ``component_es``.
-    var, es : float
-        Portfolio VaR and ES (positive loss fractions); ``table.component_var.sum() == var``.
-    method, level, horizon, params
-        As in :class:`quantlab.risk.var.VaRResult`.
-    """
-
-    table: pd.DataFrame
-    var: float
-    es: float
-    method: str
-    level: float
-    horizon: int = 1
-    params: dict[str, Any] = field(default_factory=dict)
-
-    def summary(self) -> pd.DataFrame:
-        """The per-asset table."""
-        return self.table.copy()
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict: figures and one record per asset."""
-        return to_jsonable({"var": self.var, "es": self.es, "method": self.method,
-                            "level": self.level, "horizon": self.horizon,
-                            "params": dict(self.params),
-                            "assets": self.table.rename_axis("asset")})
-
-    def _repr_html_(self) -> str:
-        head = (f"<b>{self.level:.1%} {self.horizon}-bar VaR decomposition ({self.method})</b>: "
-                f"VaR {self.var:.2%}, ES {self.es:.2%}<br>")
-        return head + self.table.to_html(float_format=lambda v: f"{v:.4f}")
-
-    def plot(self) -> Any:
-        """Bar chart of component VaR (plotly figure)."""
-        from quantlab.charts.risk import component_var_figure
-
-        return component_var_figure(self.table)
 
 
 def var_decomposition(

@@ -22,14 +22,17 @@ then has one more point than the returns.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from quantlab._util import to_jsonable
+from quantlab._result import Result
 from quantlab._validate import as_returns
 from quantlab.errors import DataError, ParameterError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import plotly.graph_objects as go
 
 __all__ = [
     "DrawdownResult",
@@ -247,8 +250,8 @@ def _rank(ep: pd.DataFrame, top: int | None) -> pd.DataFrame:
     return out
 
 
-@dataclass
-class DrawdownResult:
+@dataclass(repr=False)
+class DrawdownResult(Result):
     """Drawdown analysis of one equity curve.
 
     Attributes
@@ -267,6 +270,13 @@ class DrawdownResult:
     drawdown: pd.Series
     episodes: pd.DataFrame
     top: int | None = 5
+
+    _percent = frozenset({"max_drawdown", "ulcer_index", "current_drawdown", "depth"})
+
+    def title(self) -> str:
+        s = self.stats()
+        return (f"Drawdowns: max {s['max_drawdown']:.2%}, Ulcer index {s['ulcer_index']:.2%}, "
+                f"longest {s['max_duration_bars']} bars, {s['episodes']} episodes")
 
     @property
     def max_drawdown(self) -> float:
@@ -316,28 +326,18 @@ class DrawdownResult:
             "current_drawdown": float(self.drawdown.iloc[-1]),
         }, dtype=object, name="drawdown")
 
-    def summary(self) -> pd.DataFrame:
+    def _summary_table(self) -> pd.DataFrame:
         """The ``top`` deepest episodes (index ``rank``)."""
         return _rank(self.episodes, self.top)
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict: headline stats and the top episodes."""
-        return to_jsonable({"stats": self.stats().to_dict(), "episodes": self.summary()})
+    def _extra_dict(self) -> dict[str, Any]:
+        return {"episodes": self.summary()}
 
-    def plot(self, **kwargs: Any) -> Any:
+    def _figure(self, **kwargs: Any) -> go.Figure:
         """Underwater chart (``quantlab.charts.risk.underwater_figure``)."""
         from quantlab.charts.risk import underwater_figure
 
         return underwater_figure(self.drawdown, **kwargs)
-
-    def _repr_html_(self) -> str:
-        s = self.stats()
-        head = (f"<b>Drawdowns</b> — max {s['max_drawdown']:.2%}, Ulcer index "
-                f"{s['ulcer_index']:.2%}, longest {s['max_duration_bars']} bars, "
-                f"{s['episodes']} episodes")
-        pct = {"depth"}
-        fmt = {c: (lambda v: f"{v:.2%}") for c in pct}
-        return head + self.summary().to_html(formatters=fmt, na_rep="")
 
 
 def drawdown_analysis(data: Any, *, from_returns: bool = False, top: int | None = 5

@@ -28,18 +28,20 @@ MathWorks Risk Management Toolbox: ``esbacktest``, ``unconditionalNormal``, ``un
 
 from __future__ import annotations
 
-import html
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from scipy import integrate, stats
 
-from quantlab._util import to_jsonable
+from quantlab._result import Result
 from quantlab._validate import as_returns, check_level
 from quantlab.errors import DataError, ParameterError
 from quantlab.risk.backtesting import _align_forecasts
+
+if TYPE_CHECKING:  # pragma: no cover
+    import plotly.graph_objects as go
 
 __all__ = ["ESBacktestResult", "es_backtest"]
 
@@ -49,8 +51,8 @@ _CRITICAL = ("simulation", "normal_approx")
 _CHUNK_ELEMENTS = 4_000_000
 
 
-@dataclass(frozen=True)
-class ESBacktestResult:
+@dataclass(frozen=True, repr=False)
+class ESBacktestResult(Result):
     """Outcome of :func:`es_backtest`.
 
     Attributes
@@ -75,6 +77,8 @@ class ESBacktestResult:
         Number of simulated samples (simulation only).
     seed : int or None
         Seed of the simulation.
+    returns, var, es : Series or None
+        The inputs tested (for :meth:`plot`).
     """
 
     statistic: float
@@ -91,13 +95,33 @@ class ESBacktestResult:
     df: float | None
     n_sims: int | None
     seed: int | None
+    returns: pd.Series | None = field(default=None, compare=False)
+    var: pd.Series | None = field(default=None, compare=False)
+    es: pd.Series | None = field(default=None, compare=False)
+
+    _percent = frozenset({"level", "test_level"})
+    _FIELDS = ("statistic", "p_value", "critical_value", "result", "n_obs", "n_failures",
+               "level", "test_level", "method", "critical", "dist", "df", "n_sims", "seed")
 
     @property
     def expected_failures(self) -> float:
         """``N * (1 - level)``."""
         return self.n_obs * (1.0 - self.level)
 
-    def summary(self) -> pd.DataFrame:
+    def title(self) -> str:
+        return (f"ES backtest ({self.method}): Z2 = {self.statistic:.4f}, {self.result} at "
+                f"{self.test_level:.4g} ({self.n_failures} failures in {self.n_obs:,} obs)")
+
+    def stats(self) -> pd.Series:
+        """Z2, p-value, critical value, counts, levels, df and number of simulations."""
+        out = {"statistic": self.statistic, "p_value": self.p_value,
+               "critical_value": self.critical_value, "reject": self.result == "reject",
+               "n_obs": self.n_obs, "n_failures": self.n_failures,
+               "expected_failures": self.expected_failures, "level": self.level,
+               "test_level": self.test_level, "df": self.df, "n_sims": self.n_sims}
+        return pd.Series(out, dtype=object, name=self.method)
+
+    def _summary_table(self) -> pd.DataFrame:
         """One-row table indexed by the method name."""
         row = {
             "statistic": self.statistic,
@@ -113,21 +137,22 @@ class ESBacktestResult:
             "dist": self.dist if self.dist == "normal" else f"t({self.df:g})",
             "n_sims": self.n_sims,
         }
-        out = pd.DataFrame([row], index=pd.Index([self.method], name="test"))
-        return out
+        return pd.DataFrame([row], index=pd.Index([self.method], name="test"))
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-JSON dict (NaN -> None)."""
-        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
+    def _extra_dict(self) -> dict[str, Any]:
+        d = {k: getattr(self, k) for k in self._FIELDS}
         d["expected_failures"] = self.expected_failures
-        return to_jsonable(d)
+        return d
 
-    def _repr_html_(self) -> str:
-        head = (
-            f"<h4>ES backtest ({html.escape(self.method)}): Z2 = {self.statistic:.4f}, "
-            f"{html.escape(self.result)} at {self.test_level:.4g}</h4>"
-        )
-        return head + self.summary().to_html(float_format=lambda v: f"{v:.6g}", na_rep="")
+    def _figure(self, **kwargs: Any) -> go.Figure:
+        """Returns against the -VaR and -ES forecasts, failures marked, Z2 in the title."""
+        from quantlab.charts.risk import var_backtest_figure
+
+        if self.returns is None or self.var is None:
+            raise ParameterError("this ESBacktestResult has no forecasts to plot")
+        kwargs.setdefault("title", self.title())
+        return var_backtest_figure(self.returns, self.var, es=self.es, level=self.level,
+                                   **kwargs)
 
 
 # --------------------------------------------------------------------------------------------
@@ -309,4 +334,7 @@ def es_backtest(
         df=df,
         n_sims=n_sims if critical == "simulation" else None,
         seed=seed if critical == "simulation" else None,
+        returns=ret.rename("returns"),
+        var=var_s,
+        es=es_s,
     )

@@ -18,22 +18,26 @@ McNeil, Frey & Embrechts (2015). *Quantitative Risk Management*, 2nd ed., exampl
 (ES of the normal and Student-t distributions).
 Cornish, E. A. & Fisher, R. A. (1938). Moments and cumulants in the specification of
 distributions. *Revue de l'Institut International de Statistique* 5, 307–320.
+Maillard, D. (2012). A user's guide to the Cornish Fisher expansion. SSRN 1997178 (domain of
+validity: the skew/kurtosis pairs for which the expansion is a monotone quantile map).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import sys
+import warnings
+from typing import Any
 
 import numpy as np
 from scipy import special, stats
 
 from quantlab._validate import check_horizon, check_level
 from quantlab.errors import ParameterError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from quantlab.risk.var import VaRResult
+from quantlab.risk.var_results import VaRResult
 
 __all__ = [
+    "CornishFisherDomainWarning",
+    "cornish_fisher_valid",
     "cornish_fisher_var_es",
     "cornish_fisher_z",
     "fit_t_df",
@@ -140,6 +144,46 @@ def cornish_fisher_z(z: Any, skew: Any, excess_kurtosis: Any) -> Any:
     return _unwrap(z + (z**2 - 1) * s / 6 + (z**3 - 3 * z) * k / 24 - (2 * z**3 - 5 * z) * s**2 / 36)
 
 
+class CornishFisherDomainWarning(UserWarning):
+    """Cornish–Fisher was used with a skew/kurtosis pair outside its domain of validity."""
+
+
+def cornish_fisher_valid(skew: Any, excess_kurtosis: Any) -> Any:
+    """Whether the Cornish–Fisher quantile map is monotone (Maillard 2012's domain of validity).
+
+    ``z_cf(z)`` is increasing in ``z`` for every ``z`` iff its derivative, the quadratic
+    ``a z^2 + b z + c`` with ``a = K/8 - S^2/6``, ``b = S/3`` and ``c = 1 - K/8 + 5 S^2/36``,
+    is never negative: ``a >= 0`` and ``b^2 - 4 a c <= 0``. With ``S = 0`` this is
+    ``0 <= K <= 8``. Outside the domain the "quantile" at the tail can bend back, so the VaR
+    is not the quantile of any distribution (it can be several times too large or too small).
+
+    Parameters
+    ----------
+    skew, excess_kurtosis : float or array
+        The skew and excess kurtosis the expansion is evaluated with (for an ``h``-bar horizon
+        the scaled ``S/sqrt(h)`` and ``K/h``).
+
+    Returns
+    -------
+    bool or ndarray of bool
+    """
+    s = np.asarray(skew, dtype="float64")
+    k = np.asarray(excess_kurtosis, dtype="float64")
+    a = k / 8 - s**2 / 6
+    c = 1 - k / 8 + 5 * s**2 / 36
+    ok = (a >= -1e-12) & (s**2 / 9 - 4 * a * c <= 1e-12)
+    return bool(ok) if ok.ndim == 0 else ok
+
+
+def cornish_fisher_domain_message(skew: float, excess_kurtosis: float, horizon: int = 1) -> str:
+    """One-line explanation of an out-of-domain Cornish–Fisher figure."""
+    bars = "" if horizon == 1 else f" ({horizon}-bar)"
+    return (f"Cornish-Fisher VaR is outside the expansion's domain of validity{bars}: skew "
+            f"{skew:.3g}, excess kurtosis {excess_kurtosis:.3g} make its quantile map "
+            "non-monotone (Maillard 2012), so the VaR/ES are unreliable; prefer historical, "
+            "student_t or fhs")
+
+
 def cornish_fisher_var_es(mean: Any, std: Any, skew: Any, excess_kurtosis: Any, level: float,
                           horizon: int = 1) -> tuple[Any, Any]:
     """VaR and ES from the Cornish–Fisher expansion.
@@ -153,7 +197,7 @@ def cornish_fisher_var_es(mean: Any, std: Any, skew: Any, excess_kurtosis: Any, 
 
     (tested against numerical quadrature). Outside the expansion's domain of validity (large
     ``|S|``/``K``) the quantile function is not monotone and this ES can fall below VaR; ES is
-    then floored at VaR.
+    then floored at VaR; :func:`cornish_fisher_valid` tells whether the inputs are in the domain.
 
     Parameters
     ----------
@@ -272,15 +316,15 @@ def parametric_var(
     Returns
     -------
     VaRResult
-        ``n_obs=0``, no dates, ``returns=None``.
+        ``n_obs=0``, no dates, ``returns=None``. For ``dist="cornish_fisher"``,
+        ``params["cf_valid"]`` says whether the skew/kurtosis pair is in the expansion's domain
+        of validity; outside it a :class:`CornishFisherDomainWarning` is issued.
 
     Examples
     --------
     >>> round(parametric_var(0.0, 1.0, 0.99).var, 6)
     2.326348
     """
-    from quantlab.risk.var import VaRResult
-
     level = check_level(level)
     horizon = check_horizon(horizon)
     mean = _finite(mean, "mean")
@@ -302,12 +346,34 @@ def parametric_var(
         sk = _finite(skew or 0.0, "skew")
         ku = _finite(excess_kurtosis or 0.0, "excess_kurtosis")
         var, es = cornish_fisher_var_es(mean, std, sk, ku, level, horizon)
-        params.update(skew=sk, kurt=ku)
+        params.update(skew=sk, kurt=ku, cf_valid=check_cornish_fisher(sk, ku, horizon))
         method = "cornish_fisher"
     else:
         raise ParameterError(f"dist={dist!r} must be one of: normal, t, cornish_fisher")
     return VaRResult(var=float(var), es=float(es), method=method, level=level, horizon=horizon,
                      scaling="sqrt_time", n_obs=0, start=None, end=None, params=params)
+
+
+def check_cornish_fisher(skew: float, excess_kurtosis: float, horizon: int = 1) -> bool:
+    """Domain check of one Cornish–Fisher figure: warns (:class:`CornishFisherDomainWarning`)
+    and returns False outside the domain, for the ``h``-bar moments ``S/sqrt(h)``, ``K/h``."""
+    sk, ku = float(skew) / np.sqrt(horizon), float(excess_kurtosis) / horizon
+    ok = bool(cornish_fisher_valid(sk, ku))
+    if not ok:
+        warnings.warn(cornish_fisher_domain_message(sk, ku, horizon), CornishFisherDomainWarning,
+                      stacklevel=user_stacklevel())
+    return ok
+
+
+def user_stacklevel() -> int:
+    """``stacklevel`` of a warning issued here that points at the first caller outside
+    quantlab (the user's line, not a library frame)."""
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("quantlab."):
+        frame = frame.f_back
+        level += 1
+    return level
 
 
 def _finite(value: Any, name: str) -> float:

@@ -22,27 +22,18 @@ Losses are positive fractions of portfolio value; scenario returns are signed si
 
 from __future__ import annotations
 
-import html
 import math
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from quantlab._util import to_jsonable
 from quantlab._validate import KeyMatcher, align_keys, as_returns, check_weights
 from quantlab.errors import DataError, ParameterError
-from quantlab.risk.stress import (
-    DEFAULT_BETA_LOOKBACK,
-    _check_value,
-    _fmt_table,
-    _returns_table,
-    _sample_returns,
-    _weights_series,
-    estimate_betas,
-)
+from quantlab.risk._inputs import check_value, returns_table, sample_returns, weights_series
+from quantlab.risk.beta import DEFAULT_BETA_LOOKBACK, estimate_betas
+from quantlab.risk.stress_results import ReverseStressResult
 
 __all__ = [
     "ReverseStressResult",
@@ -85,118 +76,6 @@ def ellipsoid_k(probability: float, n: int) -> float:
     return float(np.sqrt(stats.chi2.ppf(p, int(n))))
 
 
-@dataclass
-class ReverseStressResult:
-    """A reverse-stress scenario: the move, the loss it causes and how it was found.
-
-    Attributes
-    ----------
-    method : str
-        ``"uniform"``, ``"beta"``, ``"ellipsoid"`` or ``"breach"`` (most plausible breach).
-    scenario : Series
-        Signed simple return per asset.
-    weights : Series
-        Portfolio weights.
-    loss : float
-        Portfolio loss under ``scenario`` (positive fraction).
-    loss_limit : float or None
-        The limit that was solved for.
-    shock : float or None
-        Market/uniform fall ``s`` (positive fraction) for the uniform and beta methods.
-    k : float or None
-        Ellipsoid radius (Mahalanobis distance of the scenario from the mean).
-    coverage : float or None
-        ``chi2.cdf(k^2, n)``: probability mass inside the ellipsoid under a normal model.
-    betas : Series or None
-        Betas used by the beta method.
-    value : float or None
-        Portfolio value; adds quote-currency figures.
-    notes : list of str
-    """
-
-    method: str
-    scenario: pd.Series
-    weights: pd.Series
-    loss: float
-    loss_limit: float | None = None
-    shock: float | None = None
-    k: float | None = None
-    coverage: float | None = None
-    betas: pd.Series | None = None
-    value: float | None = None
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def exceedance(self) -> float | None:
-        """``1 - coverage``: chance of a move at least as far out as the ellipsoid edge."""
-        return None if self.coverage is None else 1.0 - self.coverage
-
-    @property
-    def pnl(self) -> float | None:
-        """Signed P&L in quote currency (``-loss * value``), when ``value`` is given."""
-        return None if self.value is None else -self.loss * self.value
-
-    def headline(self) -> dict[str, Any]:
-        """The key numbers as a dict."""
-        return {"method": self.method, "loss_limit": self.loss_limit, "shock": self.shock,
-                "loss": self.loss, "pnl": self.pnl, "k": self.k, "coverage": self.coverage,
-                "exceedance": self.exceedance}
-
-    def summary(self) -> pd.DataFrame:
-        """Per asset: weight, beta (beta method), scenario return and P&L contribution."""
-        out = pd.DataFrame({"weight": self.weights})
-        if self.betas is not None:
-            out["beta"] = self.betas.reindex(self.weights.index)
-        out["scenario_return"] = self.scenario
-        out["contribution"] = self.weights * self.scenario
-        if self.value is not None:
-            out["pnl"] = out["contribution"] * self.value
-        out.index.name = "asset"
-        return out
-
-    @property
-    def table(self) -> pd.DataFrame:
-        """One row in the :class:`~quantlab.risk.stress.StressResult` table layout."""
-        contrib = self.weights * self.scenario
-        worst = str(contrib.idxmin())
-        row: dict[str, Any] = {"kind": "reverse", "window": "", "portfolio_return": -self.loss}
-        if self.value is not None:
-            row["pnl"] = self.pnl
-        row.update(worst_asset=worst, worst_contribution=float(contrib[worst]),
-                   note="; ".join(self.notes))
-        row.update(self.scenario.to_dict())
-        out = pd.DataFrame([row], index=pd.Index([f"reverse_{self.method}"], name="scenario"))
-        return out
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict: headline numbers, scenario, weights, betas, notes."""
-        return to_jsonable({**self.headline(), "scenario": self.scenario,
-                            "weights": self.weights, "betas": self.betas,
-                            "notes": list(self.notes)})
-
-    def plot(self, **kwargs: Any) -> Any:
-        """Bars of the per-asset scenario returns and the portfolio return (``stress_figure``)."""
-        from quantlab.charts.risk import stress_figure
-
-        t = pd.DataFrame({"portfolio_return": pd.concat(
-            [self.scenario, pd.Series({"portfolio": -self.loss})])})
-        t.index.name = "scenario"
-        kwargs.setdefault("title", f"Reverse stress ({self.method}): loss {self.loss:.2%}")
-        return stress_figure(t, **kwargs)
-
-    def _repr_html_(self) -> str:
-        bits = [f"<b>Reverse stress ({html.escape(self.method)})</b>", f"loss {self.loss:.2%}"]
-        if self.loss_limit is not None:
-            bits.append(f"limit {self.loss_limit:.2%}")
-        if self.shock is not None:
-            bits.append(f"market shock -{self.shock:.2%}")
-        if self.k is not None:
-            bits.append(f"k = {self.k:.3g} (coverage {self.coverage:.4%})")
-        notes = "".join(f"<br><i>{html.escape(n)}</i>" for n in self.notes)
-        return " — ".join(bits) + notes + _fmt_table(
-            self.summary(), ["weight", "scenario_return", "contribution"])
-
-
 def reverse_uniform(weights: Any, loss_limit: float, *, value: float | None = None
                     ) -> ReverseStressResult:
     """Smallest fall ``s`` of every asset at once that loses ``loss_limit``.
@@ -222,9 +101,9 @@ def reverse_uniform(weights: Any, loss_limit: float, *, value: float | None = No
     ParameterError
         ``L`` outside (0, 1], or no fall of at most 100 % breaches ``L`` (net exposure < L).
     """
-    w = _weights_series(weights)
+    w = weights_series(weights)
     limit = check_loss_limit(loss_limit)
-    value = _check_value(value)
+    value = check_value(value)
     net = float(w.sum())
     if net <= 0 or limit / net > 1.0 + 1e-12:
         raise ParameterError(
@@ -270,7 +149,7 @@ def reverse_beta(
     market_asset : str
         Market factor (its beta is 1).
     lookback : int
-        Bars of the beta regression (see :func:`~quantlab.risk.stress.estimate_betas`).
+        Bars of the beta regression (see :func:`~quantlab.risk.beta.estimate_betas`).
     value : float, optional
         Portfolio value (quote currency).
 
@@ -283,9 +162,9 @@ def reverse_beta(
     ParameterError
         ``L`` outside (0, 1], or no market fall of at most 100 % breaches it.
     """
-    w = _weights_series(weights)
+    w = weights_series(weights)
     limit = check_loss_limit(loss_limit)
-    value = _check_value(value)
+    value = check_value(value)
     assets = list(w.index)
     if betas is not None:
         b = pd.Series(check_weights(betas, assets, name="betas"), index=w.index, name="beta")
@@ -296,9 +175,9 @@ def reverse_beta(
             w.index = pd.Index([normalize_symbol(str(a)) for a in w.index], name="asset")
             market_asset = normalize_symbol(market_asset)
             assets = list(w.index)
-            rets = _sample_returns([*assets, market_asset])
+            rets = sample_returns([*assets, market_asset])
         else:
-            rets = _returns_table(returns, from_returns=True)
+            rets = returns_table(returns, from_returns=True)
             cols = list(rets.columns)
             w.index = pd.Index([cols[i] for i in align_keys(assets, cols, name="weights")],
                                name="asset")
@@ -407,7 +286,7 @@ def worst_case_ellipsoid(
     """
     if k is not None and probability is not None:
         raise ParameterError("give k or probability, not both")
-    value = _check_value(value)
+    value = check_value(value)
     w, mu, cov, sp = _moments(weights, returns, mean)
     if probability is not None:
         kk = ellipsoid_k(probability, len(w))
@@ -453,7 +332,7 @@ def most_plausible_breach(
         ``L`` outside (0, 1], or the mean return alone already loses ``L`` (``k* <= 0``).
     """
     limit = check_loss_limit(loss_limit)
-    value = _check_value(value)
+    value = check_value(value)
     w, mu, cov, sp = _moments(weights, returns, mean)
     k = (limit + float(w.to_numpy() @ mu)) / sp
     if k <= 0:

@@ -24,6 +24,7 @@ forecasts stay causal.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -37,11 +38,14 @@ from quantlab.risk import fhs as _fhs
 from quantlab.risk import montecarlo as _mc
 from quantlab.risk.historical import age_weighted_var_es, aggregate_returns, historical_var_es
 from quantlab.risk.parametric import (
+    CornishFisherDomainWarning,
+    cornish_fisher_valid,
     cornish_fisher_var_es,
     fit_t_df,
     moments,
     normal_var_es,
     student_t_var_es,
+    user_stacklevel,
 )
 from quantlab.risk.var import (
     check_method,
@@ -54,6 +58,7 @@ from quantlab.risk.var import (
     prepare,
     rng_from,
 )
+from quantlab.risk.var_results import RollingVaRResult
 
 __all__ = ["rolling_var"]
 
@@ -70,7 +75,7 @@ def rolling_var(
     seed: int | np.random.Generator | None = None,
     horizon: int = 1,
     **kw: Any,
-) -> pd.DataFrame:
+) -> RollingVaRResult:
     """One-step-ahead rolling VaR/ES forecasts.
 
     Parameters
@@ -96,11 +101,13 @@ def rolling_var(
 
     Returns
     -------
-    DataFrame
-        Indexed by forecast date (``returns.index[window:]``), columns ``var``, ``es`` (positive
-        loss fractions) and ``realized`` (the portfolio return over ``t .. t+horizon-1``,
-        compounded; NaN where the data end first). ``attrs`` holds method, level, window,
-        horizon and refit_every.
+    RollingVaRResult
+        ``.forecasts`` is a DataFrame indexed by forecast date (``returns.index[window:]``),
+        columns ``var``, ``es`` (positive loss fractions) and ``realized`` (the portfolio return
+        over ``t .. t+horizon-1``, compounded; NaN where the data end first); Cornish–Fisher
+        adds ``cf_valid`` per day (and warns once when some days are outside the expansion's
+        domain). ``forecasts.attrs`` holds method, level, window, horizon and refit_every.
+        ``.backtest()`` runs the VaR backtest suite on them, ``.plot()`` draws them.
 
     Raises
     ------
@@ -131,9 +138,32 @@ def rolling_var(
     realized = np.concatenate([realized, np.full(m - len(realized), np.nan)])
     out = pd.DataFrame({"var": var, "es": es, "realized": realized},
                        index=p.series.index[window:])
+    if name == "cornish_fisher":
+        out["cf_valid"] = _cf_valid_days(xw, horizon)
     out.attrs.update(method=name, level=level, window=window, horizon=horizon,
                      refit_every=refit_every)
-    return out
+    return RollingVaRResult(forecasts=out, method=name, level=level, window=window,
+                            horizon=horizon, refit_every=refit_every)
+
+
+def _cf_valid_days(xw: np.ndarray, horizon: int) -> np.ndarray:
+    """Per forecast day: are the window's (h-bar) skew and kurtosis in the Cornish–Fisher
+    domain? Warns once with the count of days outside it."""
+    ok = np.empty(len(xw), dtype=bool)
+    sk = np.empty(len(xw))
+    ku = np.empty(len(xw))
+    for sl in _chunks(len(xw), xw.shape[1]):
+        _, _, sk[sl], ku[sl] = moments(xw[sl])
+    sk, ku = sk / np.sqrt(horizon), ku / horizon
+    ok[:] = cornish_fisher_valid(sk, ku)
+    bad = int((~ok).sum())
+    if bad:
+        i = int(np.argmax(~ok))
+        warnings.warn(f"Cornish-Fisher VaR is outside the expansion's domain of validity on "
+                      f"{bad} of {len(ok)} forecast days (first: skew {sk[i]:.3g}, excess "
+                      f"kurtosis {ku[i]:.3g}; Maillard 2012); see forecasts['cf_valid']",
+                      CornishFisherDomainWarning, stacklevel=user_stacklevel())
+    return ok
 
 
 def _chunks(m: int, per_row: int):

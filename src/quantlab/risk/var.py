@@ -8,7 +8,8 @@ Example::
     r = qd.load_sample("BTC/USDT")["close"].pct_change().dropna()
     res = value_at_risk(r, level=0.99, method="historical")
     res.var, res.es                      # positive loss fractions of portfolio value
-    value_at_risk(r, method="all").summary()
+    res.stats()                          # the same figures as a Series (fractions)
+    value_at_risk(r, method="all").summary()   # a VaRComparison: one row per method
 
 Conventions: returns are simple returns, one row per bar; ``level=0.99`` is the 1 % left tail;
 VaR and ES are positive loss fractions (0.05 = 5 % loss) and ``ES >= VaR``. A DataFrame of asset
@@ -22,13 +23,12 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal, overload
 
 import numpy as np
 import pandas as pd
 
-from quantlab._util import to_jsonable
 from quantlab._validate import as_returns, check_horizon, check_level, check_weights
 from quantlab.errors import ParameterError
 from quantlab.risk import ewma as _ewma
@@ -36,12 +36,14 @@ from quantlab.risk import fhs as _fhs
 from quantlab.risk import montecarlo as _mc
 from quantlab.risk.historical import age_weighted_var_es, historical_var_es
 from quantlab.risk.parametric import (
+    check_cornish_fisher,
     cornish_fisher_var_es,
     fit_t_df,
     moments,
     normal_var_es,
     student_t_var_es,
 )
+from quantlab.risk.var_results import VaRComparison, VaRResult
 
 __all__ = ["METHODS", "VaRComparison", "VaRResult", "value_at_risk"]
 
@@ -52,98 +54,6 @@ METHODS: tuple[str, ...] = ("parametric", "student_t", "cornish_fisher", "histor
 MIN_OBS: dict[str, int] = {"parametric": 2, "student_t": 10, "cornish_fisher": 4,
                            "historical": 1, "age_weighted": 1, "ewma": 2, "monte_carlo": 2,
                            "fhs": 30}
-
-
-@dataclass(frozen=True)
-class VaRResult:
-    """VaR and ES of one method.
-
-    Attributes
-    ----------
-    var, es : float
-        Positive loss fractions of portfolio value over ``horizon`` bars (``es >= var``).
-    method : str
-        One of :data:`METHODS`.
-    level : float
-        Confidence level (0.99 = 1 % tail).
-    horizon : int
-        Horizon in bars.
-    scaling : {"sqrt_time", "aggregation", "none"}
-        How the horizon was handled: square-root-of-time on the one-bar distribution, explicit
-        multi-bar aggregation (overlapping compounded returns or simulated paths), or none
-        (``horizon == 1``).
-    n_obs : int
-        Number of one-bar return observations used.
-    start, end : Timestamp or None
-        Date range of the inputs (None without a DatetimeIndex).
-    params : dict
-        Fitted parameters (mean, sigma, df, lambda, skew, kurt, GARCH params, n_paths, ...).
-    returns : Series or None
-        The one-bar (portfolio) return series the figures came from (for :meth:`plot`).
-    """
-
-    var: float
-    es: float
-    method: str
-    level: float
-    horizon: int = 1
-    scaling: str = "none"
-    n_obs: int = 0
-    start: pd.Timestamp | None = None
-    end: pd.Timestamp | None = None
-    params: dict[str, Any] = field(default_factory=dict)
-    returns: pd.Series | None = field(default=None, repr=False, compare=False)
-
-    def summary(self) -> pd.Series:
-        """Key figures as a Series (var, es, method, level, horizon, scaling, n_obs, start, end)."""
-        return pd.Series({"var": self.var, "es": self.es, "method": self.method,
-                          "level": self.level, "horizon": self.horizon, "scaling": self.scaling,
-                          "n_obs": self.n_obs, "start": self.start, "end": self.end},
-                         name=self.method, dtype=object)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (no return series)."""
-        out = {k: v for k, v in self.summary().items()}
-        out["params"] = dict(self.params)
-        return to_jsonable(out)
-
-    def _repr_html_(self) -> str:
-        head = (f"<b>{self.level:.1%} {self.horizon}-bar VaR ({self.method})</b>: "
-                f"VaR {self.var:.2%}, ES {self.es:.2%}<br>")
-        params = pd.Series({k: v for k, v in self.params.items()}, dtype=object)
-        return head + self.summary().to_frame().to_html() + (
-            params.to_frame("params").to_html() if len(params) else "")
-
-    def plot(self) -> Any:
-        """Histogram of the returns with the VaR/ES lines (plotly figure)."""
-        from quantlab.charts.risk import var_histogram_figure
-
-        if self.returns is None:
-            raise ParameterError("this VaRResult has no return series to plot (built from moments)")
-        return var_histogram_figure(self.returns, [self])
-
-
-class VaRComparison(dict):
-    """``method -> VaRResult`` for ``method="all"``, with a summary table."""
-
-    def summary(self) -> pd.DataFrame:
-        """DataFrame indexed by method with columns var, es."""
-        return pd.DataFrame({"var": {m: r.var for m, r in self.items()},
-                             "es": {m: r.es for m, r in self.items()}})
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready ``{method: VaRResult.to_dict()}``."""
-        return {m: r.to_dict() for m, r in self.items()}
-
-    def _repr_html_(self) -> str:
-        return self.summary().to_html(float_format=lambda v: f"{v:.4%}")
-
-    def plot(self) -> Any:
-        """Histogram of the returns with every method's VaR/ES lines."""
-        from quantlab.charts.risk import var_histogram_figure
-
-        first = next(iter(self.values()))
-        return var_histogram_figure(first.returns, list(self.values()))
 
 
 # --------------------------------------------------------------------------------------------
@@ -162,6 +72,14 @@ class Prepared:
     @property
     def port(self) -> np.ndarray:
         return self.series.to_numpy()
+
+    @property
+    def weight_series(self) -> pd.Series | None:
+        """Weights by asset (None for a single unnamed series)."""
+        if len(self.columns) == 1 and self.columns[0] is None:
+            return None
+        return pd.Series(self.weights, index=pd.Index(self.columns, name="asset"),
+                         name="weight")
 
 
 def check_method(method: str, allow_all: bool = False) -> str:
@@ -250,8 +168,10 @@ def _student_t(p: Prepared, level: float, horizon: int, seed: Any, df: float | N
 def _cornish_fisher(p: Prepared, level: float, horizon: int, seed: Any) -> Out:
     mu, sd, sk, ku = moments(p.port)
     var, es = cornish_fisher_var_es(mu, sd, sk, ku, level, horizon)
+    valid = check_cornish_fisher(float(sk), float(ku), horizon)
     return var, es, _scaling(horizon, "sqrt_time"), {
-        "mean": float(mu), "sigma": float(sd), "skew": float(sk), "kurt": float(ku)}
+        "mean": float(mu), "sigma": float(sd), "skew": float(sk), "kurt": float(ku),
+        "cf_valid": valid}
 
 
 def _historical(p: Prepared, level: float, horizon: int, seed: Any) -> Out:
@@ -402,16 +322,38 @@ def min_obs(method: str, horizon: int) -> int:
     return base + horizon - 1 if method in ("historical", "age_weighted") else base
 
 
+Returns = pd.Series | pd.DataFrame | Sequence[float] | np.ndarray
+Weights = Mapping[Any, float] | Sequence[float] | None
+Seed = int | np.random.Generator | None
+
+
+@overload
+def value_at_risk(returns: Returns, level: float, method: Literal["all"] | list[str]
+                  | tuple[str, ...], horizon: int = ..., weights: Weights = ...,
+                  seed: Seed = ..., **kw: Any) -> VaRComparison: ...
+@overload
+def value_at_risk(returns: Returns, level: float = ..., *, method: Literal["all"] | list[str]
+                  | tuple[str, ...], horizon: int = ..., weights: Weights = ...,
+                  seed: Seed = ..., **kw: Any) -> VaRComparison: ...
+@overload
+def value_at_risk(returns: Returns, level: float = ..., method: str = ..., horizon: int = ...,
+                  weights: Weights = ..., seed: Seed = ..., **kw: Any) -> VaRResult: ...
+
+
 def value_at_risk(
-    returns: pd.Series | pd.DataFrame | Sequence[float] | np.ndarray,
+    returns: Returns,
     level: float = 0.99,
-    method: str = "historical",
+    method: str | list[str] | tuple[str, ...] = "historical",
     horizon: int = 1,
-    weights: Mapping[Any, float] | Sequence[float] | None = None,
-    seed: int | np.random.Generator | None = None,
+    weights: Weights = None,
+    seed: Seed = None,
     **kw: Any,
 ) -> VaRResult | VaRComparison:
     """Value at Risk and Expected Shortfall of a return series or a weighted portfolio.
+
+    One return type per call: a method name gives a :class:`VaRResult`; ``method="all"`` or a
+    list/tuple of method names gives a :class:`VaRComparison` (a read-only mapping
+    ``method -> VaRResult`` with a side-by-side ``summary()``).
 
     Parameters
     ----------
@@ -420,8 +362,9 @@ def value_at_risk(
         unless it has one column.
     level : float
         Confidence level in (0, 1); 0.99 = the 1 % left tail.
-    method : str
-        One of :data:`METHODS` or ``"all"`` (every method, a :class:`VaRComparison`):
+    method : str or list of str
+        One of :data:`METHODS`; ``"all"`` (every method) or a list of names gives a
+        :class:`VaRComparison`:
 
         - ``"parametric"``: normal with sample mean and std; sqrt-time.
         - ``"student_t"``: t with df by profile MLE, std matched (option ``df`` fixes it).
@@ -448,7 +391,9 @@ def value_at_risk(
     Returns
     -------
     VaRResult or VaRComparison
-        ``VaRComparison`` (a dict ``method -> VaRResult`` with ``.summary()``) for ``"all"``.
+        ``VaRResult`` for one method name; ``VaRComparison`` for ``"all"`` or a list of names.
+        Cornish–Fisher outside its domain of validity sets ``params["cf_valid"] = False`` and
+        warns (:class:`~quantlab.risk.parametric.CornishFisherDomainWarning`).
 
     Raises
     ------
@@ -457,22 +402,35 @@ def value_at_risk(
     DataError
         NaN/inf returns or too few observations for the method.
     """
+    if isinstance(method, list | tuple):
+        if not method:
+            raise ParameterError("method=[] names no method")
+        names = list(dict.fromkeys(check_method(m) for m in method))
+        return _compare(names, returns, level, horizon, weights, seed, kw, label=list(method))
     name = check_method(method, allow_all=True)
+    if name == "all":
+        return _compare(list(METHODS), returns, level, horizon, weights, seed, kw, label="all")
     level = check_level(level)
     horizon = check_horizon(horizon)
-    if name == "all":
-        unknown = sorted(set(kw) - set().union(*(method_options(m) for m in METHODS)))
-        if unknown:
-            raise ParameterError(f"unknown option {unknown[0]!r} for method='all'")
-        prepared = prepare(returns, weights, max(min_obs(m, horizon) for m in METHODS))
-        out = VaRComparison()
-        for m in METHODS:
-            opts = {k: v for k, v in kw.items() if k in method_options(m)}
-            out[m] = _run(m, prepared, level, horizon, seed, opts)
-        return out
     check_options(name, kw)
     prepared = prepare(returns, weights, min_obs(name, horizon))
     return _run(name, prepared, level, horizon, seed, kw)
+
+
+def _compare(names: list[str], returns: Any, level: float, horizon: int, weights: Any,
+             seed: Any, kw: Mapping[str, Any], label: Any) -> VaRComparison:
+    """Every method in ``names`` on the same prepared returns (options go where they apply)."""
+    level = check_level(level)
+    horizon = check_horizon(horizon)
+    unknown = sorted(set(kw) - set().union(*(method_options(m) for m in names)))
+    if unknown:
+        raise ParameterError(f"unknown option {unknown[0]!r} for method={label!r}")
+    prepared = prepare(returns, weights, max(min_obs(m, horizon) for m in names))
+    out = {}
+    for m in names:
+        opts = {k: v for k, v in kw.items() if k in method_options(m)}
+        out[m] = _run(m, prepared, level, horizon, seed, opts)
+    return VaRComparison(out)
 
 
 def _run(method: str, p: Prepared, level: float, horizon: int, seed: Any,
@@ -482,4 +440,5 @@ def _run(method: str, p: Prepared, level: float, horizon: int, seed: Any,
     dated = isinstance(idx, pd.DatetimeIndex) and len(idx)
     return VaRResult(var=float(var), es=float(es), method=method, level=level, horizon=horizon,
                      scaling=scaling, n_obs=len(p.series), start=idx[0] if dated else None,
-                     end=idx[-1] if dated else None, params=params, returns=p.series)
+                     end=idx[-1] if dated else None, params=params, returns=p.series,
+                     weights=p.weight_series)

@@ -45,7 +45,8 @@ def test_es_at_least_var_and_result_fields(assets, method, horizon):
     assert res.scaling == "none" if horizon == 1 else res.scaling in ("sqrt_time", "aggregation")
     np.testing.assert_allclose(res.returns.to_numpy(), assets.to_numpy() @ [0.4, 0.3, 0.2, 0.1])
     json.dumps(res.to_dict())
-    assert res.summary()["var"] == res.var
+    assert res.stats()["var"] == res.var and res.stats()["es"] == res.es
+    assert res.summary().loc["method", method] == method
     assert "VaR" in res._repr_html_()
 
 
@@ -53,7 +54,7 @@ def test_all_methods_container(btc_returns):
     out = value_at_risk(btc_returns, method="all", seed=3, n_paths=3000)
     assert isinstance(out, VaRComparison) and list(out) == list(METHODS)
     table = out.summary()
-    assert list(table.columns) == ["var", "es"] and list(table.index) == list(METHODS)
+    assert list(table.columns) == ["var", "es", "scaling"] and list(table.index) == list(METHODS)
     assert (table["es"] >= table["var"]).all()
     assert out["monte_carlo"].params["n_paths"] == 3000
     json.dumps(out.to_dict())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import integrate, stats
 
@@ -163,3 +164,73 @@ def test_value_at_risk_parametric_matches_sample_moments(btc):
     assert cf.params["kurt"] == pytest.approx(stats.kurtosis(r), rel=1e-10)
     fixed = value_at_risk(r, method="student_t", df=5)
     assert fixed.params["df"] == 5 and fixed.params["df_fitted"] is False
+
+
+# --------------------------------------------------------------------------- Cornish-Fisher domain
+
+
+@pytest.mark.parametrize(("skew", "kurt", "valid"), [
+    (0.0, 0.0, True), (0.0, 8.0, True), (0.0, 8.5, False), (0.0, -0.5, False),
+    (-0.5, 3.0, True), (-0.6, 11.2, False), (1.5, 2.0, False),
+])
+def test_cornish_fisher_domain_is_where_the_quantile_map_is_monotone(skew, kurt, valid):
+    from quantlab.risk.parametric import cornish_fisher_valid
+
+    assert cornish_fisher_valid(skew, kurt) is valid
+    z = np.linspace(-8, 8, 4001)
+    monotone = bool(np.all(np.diff(cornish_fisher_z(z, skew, kurt)) >= -1e-12))
+    assert monotone is valid or abs(kurt) > 8  # outside the domain it bends back beyond |z| 8
+
+
+def _sample(skew_target: str, n: int = 4000) -> np.ndarray:
+    rng = np.random.default_rng(5)
+    if skew_target == "inside":   # mildly fat-tailed: t(12), excess kurtosis ~ 0.75
+        return 0.01 * rng.standard_t(12, n)
+    x = 0.01 * rng.standard_t(3, n)  # crypto-like: excess kurtosis far above 8
+    return np.concatenate([x, [-0.4, -0.35, -0.3]])
+
+
+def test_cornish_fisher_outside_domain_is_flagged_and_warned():
+    from quantlab.risk.parametric import CornishFisherDomainWarning
+
+    r = _sample("outside")
+    with pytest.warns(CornishFisherDomainWarning) as caught:
+        res = value_at_risk(r, method="cornish_fisher")
+    msg = str(caught[0].message)
+    assert "\n" not in msg and "skew" in msg and "excess kurtosis" in msg
+    assert f"{res.params['skew']:.3g}" in msg and f"{res.params['kurt']:.3g}" in msg
+    assert res.params["cf_valid"] is False and res.stats()["cf_valid"] is False
+    assert "outside Cornish-Fisher domain" in res.title()
+    with pytest.warns(CornishFisherDomainWarning):
+        assert parametric_var(0.0, 0.01, dist="cornish_fisher", skew=0.0,
+                              excess_kurtosis=12.0).params["cf_valid"] is False
+
+
+def test_cornish_fisher_inside_domain_is_silent():
+    import warnings
+
+    r = _sample("inside")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = value_at_risk(r, method="cornish_fisher")
+    assert res.params["cf_valid"] is True and "domain" not in res.title()
+    # a long horizon shrinks S/sqrt(h) and K/h into the domain
+    out = _sample("outside")
+    with pytest.warns(UserWarning):
+        k = value_at_risk(out, method="cornish_fisher").params["kurt"]
+    h = int(np.ceil(k / 4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert value_at_risk(out, method="cornish_fisher", horizon=h).params["cf_valid"] is True
+
+
+def test_rolling_cornish_fisher_flags_days():
+    from quantlab.risk.parametric import CornishFisherDomainWarning
+    from quantlab.risk.rolling import rolling_var
+
+    r = pd.Series(np.concatenate([_sample("inside")[:600], _sample("outside")[-600:]]))
+    with pytest.warns(CornishFisherDomainWarning, match=r"on \d+ of 900 forecast days"):
+        fc = rolling_var(r, method="cornish_fisher", window=300)
+    valid = fc.forecasts["cf_valid"]
+    assert valid.iloc[0] and not valid.all()
+    assert fc.stats()["cf_invalid_days"] == int((~valid).sum())
