@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import json
 import pkgutil
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -91,7 +92,49 @@ def _rebalance_backtest():
     return pf.backtest_rebalancing(_closes().iloc[-300:], "monthly", target="erc", lookback=60)
 
 
+W = {"BTC/USDT": 0.6, "ETH/USDT": 0.4}
+
+
+def _rets() -> pd.DataFrame:
+    from quantlab import risk
+
+    return risk.returns_from_prices(quantlab.load_sample(list(W))["close"])
+
+
+def _rolling():
+    from quantlab import risk
+
+    return risk.rolling_var(_rets(), method="ewma", window=250, weights=W)
+
+
+def _risk(build: Callable[..., Result]) -> Callable[[], Result]:
+    def make() -> Result:
+        from quantlab import risk
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Cornish-Fisher domain warnings on the sample
+            return build(risk)
+    return make
+
+
 FACTORIES: dict[str, Callable[[], Result]] = {
+    "VaRResult": _risk(lambda risk: risk.value_at_risk(_rets(), method="historical", weights=W)),
+    "VaRComparison": _risk(lambda risk: risk.value_at_risk(_rets(), method="all", weights=W, seed=1,
+                                                           n_paths=2000)),
+    "RollingVaRResult": _risk(lambda risk: _rolling()),
+    "VaRDecomposition": _risk(lambda risk: risk.var_decomposition(_rets(), W)),
+    "VaRBacktestResult": _risk(lambda risk: _rolling().backtest()),
+    "ESBacktestResult": _risk(lambda risk: risk.es_backtest(
+        _rolling().realized, _rolling().var, _rolling().es, 0.99, n_sims=500, seed=1)),
+    "StressResult": _risk(lambda risk: risk.stress_test(
+        W, quantlab.load_sample(list(W))["close"], value=100_000, missing="skip")),
+    "StressedVaRResult": _risk(lambda risk: risk.stressed_var(
+        _rets(), W, vol_multiplier=2, correlation=1, value=100_000)),
+    "ReverseStressResult": _risk(lambda risk: risk.reverse_beta(W, 0.2, _rets(), value=100_000)),
+    "StressReport": _risk(lambda risk: risk.stress_report(
+        W, quantlab.load_sample(list(W))["close"], value=100_000)),
+    "DrawdownResult": _risk(lambda risk: risk.drawdown_analysis(
+        quantlab.load_sample("BTC/USDT")["close"])),
     "OptimizeResult": _optimize,
     "RebalancePlan": _plan,
     "RebalanceBacktestResult": _rebalance_backtest,
