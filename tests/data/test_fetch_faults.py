@@ -118,12 +118,12 @@ def test_response_that_is_not_candles_is_an_error(fake_binance, tmp_path, failur
 # ----------------------------------------------------------------------------- network causes
 def test_timeout_names_its_cause_then_retry_succeeds(fake_binance, tmp_path):
     fake_binance.fail_klines = {1: "slow"}
-    fake_binance.slow_seconds = 1.5
+    fake_binance.slow_seconds = 3.0  # well beyond the 1.5 s timeout even on a loaded machine
     with pytest.raises(ExchangeError) as info:
-        fetch(fake_binance, tmp_path, ex=fake_binance.exchange(timeout=300))
-    assert "failed after 1 attempt: timed out: no answer within 0.3 s" in str(info.value)
+        fetch(fake_binance, tmp_path, ex=fake_binance.exchange(timeout=1500))
+    assert "failed after 1 attempt: timed out: no answer within 1.5 s" in str(info.value)
     fake_binance.fail_klines = {len(fake_binance.klines_requests()) + 1: "slow"}
-    rep = fetch(fake_binance, tmp_path, ex=fake_binance.exchange(timeout=300), max_retries=1, retry_delay=0.01)
+    rep = fetch(fake_binance, tmp_path, ex=fake_binance.exchange(timeout=1500), max_retries=1, retry_delay=0.01)
     assert rep.total_bars == 2500
 
 
