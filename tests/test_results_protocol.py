@@ -49,6 +49,11 @@ def _sweep():
     return quantlab.sweep("sma_cross", _btc(), fast=[5, 10], slow=[20, 50], progress=False)
 
 
+def _walk_forward():
+    return quantlab.walk_forward("sma_cross", _btc(), {"fast": [5, 10], "slow": [20, 50]},
+                                 train=365, test=180)
+
+
 def _quality():
     df = _btc().copy()
     df.iloc[40, df.columns.get_loc("volume")] = 0.0
@@ -140,6 +145,7 @@ FACTORIES: dict[str, Callable[[], Result]] = {
     "RebalanceBacktestResult": _rebalance_backtest,
     "BacktestResult": _backtest,
     "SweepResult": _sweep,
+    "WalkForwardResult": _walk_forward,
     "QualityReport": _quality,
     "FetchReport": _fetch_report,
 }

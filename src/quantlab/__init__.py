@@ -23,6 +23,8 @@ _LAZY = {
     "sweep": "quantlab.backtesting",
     "BacktestResult": "quantlab.backtesting",
     "SweepResult": "quantlab.backtesting",
+    "walk_forward": "quantlab.backtesting",
+    "WalkForwardResult": "quantlab.backtesting",
     "value_at_risk": "quantlab.risk",
     "rolling_var": "quantlab.risk",
     "var_backtest": "quantlab.risk",

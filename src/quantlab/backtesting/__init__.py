@@ -1,7 +1,8 @@
 """Vectorized backtesting on vectorbt: honest fills, fees, slippage, sizing, stops, sweeps.
 
 The package is ``quantlab.backtesting``; its entry points are re-exported at the top level as
-``quantlab.backtest(strategy, data, **options)`` and ``quantlab.sweep(...)``.
+``quantlab.backtest(strategy, data, **options)``, ``quantlab.sweep(...)`` and
+``quantlab.walk_forward(...)``.
 """
 
 from __future__ import annotations
@@ -11,5 +12,7 @@ from quantlab.backtesting.metrics import STAT_NAMES
 from quantlab.backtesting.options import BacktestOptions
 from quantlab.backtesting.result import BacktestResult
 from quantlab.backtesting.sweep import SweepResult, sweep
+from quantlab.backtesting.walk_forward import WalkForwardResult, walk_forward
 
-__all__ = ["STAT_NAMES", "BacktestOptions", "BacktestResult", "SweepResult", "backtest", "sweep"]
+__all__ = ["STAT_NAMES", "BacktestOptions", "BacktestResult", "SweepResult", "WalkForwardResult",
+           "backtest", "sweep", "walk_forward"]
