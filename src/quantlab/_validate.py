@@ -61,8 +61,32 @@ __all__ = [
 PRICE_RUN = 30
 
 
-def check_number(value: Any, name: str, *, integer: bool = False, allow_none: bool = False
-                 ) -> Any:
+def _with_hint(message: str, hint: str | None) -> str:
+    """``message`` followed by ``hint``: ``" (hint)"`` when it is parenthesised, else ``", hint"``."""
+    if not hint:
+        return message
+    return f"{message} {hint}" if hint.startswith("(") else f"{message}, {hint}"
+
+
+def _as_float(value: Any, coerce: bool) -> float | None:
+    """``float(value)`` for a real number (anything ``float()`` takes with ``coerce``), else None.
+
+    Booleans are never numbers here.
+    """
+    if isinstance(value, bool | np.bool_):
+        return None
+    if isinstance(value, int | float | np.integer | np.floating):
+        return float(value)
+    if coerce:
+        try:
+            return float(value)
+        except (TypeError, ValueError, OverflowError):
+            return None
+    return None
+
+
+def check_number(value: Any, name: str, *, integer: bool = False, allow_none: bool = False,
+                 hint: str | None = None, coerce: bool = False) -> Any:
     """A real number given as an option: refuse booleans, strings and other non-numbers.
 
     ``True`` is an ``int`` to Python but never a sensible fee, level or window, so it is
@@ -78,6 +102,12 @@ def check_number(value: Any, name: str, *, integer: bool = False, allow_none: bo
         Require a whole number (``3`` or ``3.0``); the result is then an ``int``.
     allow_none : bool
         Let ``None`` through unchanged.
+    hint : str, optional
+        Advice appended to the error message (``"e.g. 0.94"`` gives ``"..., e.g. 0.94"``;
+        a hint in parentheses is appended after a space).
+    coerce : bool
+        Also take whatever ``float()`` converts (numeric strings, ``Decimal``, 0-d arrays), for
+        entry points that always did; booleans are refused all the same.
 
     Returns
     -------
@@ -93,14 +123,28 @@ def check_number(value: Any, name: str, *, integer: bool = False, allow_none: bo
     if value is None and allow_none:
         return None
     kind = "a whole number" if integer else "a number"
-    if isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.integer
-                                                                 | np.floating):
-        raise ParameterError(f"{name}={value!r} must be {kind}, not {type(value).__name__}")
+    number = _as_float(value, coerce)
+    if number is None:
+        raise ParameterError(_with_hint(
+            f"{name}={value!r} must be {kind}, not {type(value).__name__}", hint))
     if integer:
-        if isinstance(value, float | np.floating) and not float(value).is_integer():
-            raise ParameterError(f"{name}={value!r} must be {kind}")
-        return int(value)
-    return float(value)
+        if isinstance(value, int | np.integer):
+            return int(value)
+        if not number.is_integer():
+            raise ParameterError(_with_hint(f"{name}={value!r} must be {kind}", hint))
+        return int(number)
+    return number
+
+
+def _bounds_text(lo: float | None, hi: float | None, open_low: bool, open_high: bool) -> str:
+    """``" in [0, 1)"``, ``" >= 1"``, ``" < 5"`` or ``""`` (no bounds)."""
+    if lo is not None and hi is not None:
+        return f" in {'(' if open_low else '['}{lo:g}, {hi:g}{')' if open_high else ']'}"
+    if lo is not None:
+        return f" {'>' if open_low else '>='} {lo:g}"
+    if hi is not None:
+        return f" {'<' if open_high else '<='} {hi:g}"
+    return ""
 
 
 def check_range(
@@ -113,6 +157,8 @@ def check_range(
     open_high: bool = False,
     integer: bool = False,
     allow_none: bool = False,
+    hint: str | None = None,
+    coerce: bool = False,
 ) -> Any:
     """A finite number within ``[lo, hi]`` (ends open when asked); booleans and strings refused.
 
@@ -127,9 +173,13 @@ def check_range(
     open_low, open_high : bool
         Exclude the bound itself.
     integer : bool
-        Require a whole number (returned as ``int``).
+        Require a whole number (``3`` or ``3.0``; returned as ``int``).
     allow_none : bool
         Let ``None`` through unchanged.
+    hint : str, optional
+        Advice appended to the error message (see :func:`check_number`).
+    coerce : bool
+        Also take whatever ``float()`` converts (see :func:`check_number`).
 
     Returns
     -------
@@ -138,30 +188,51 @@ def check_range(
     Raises
     ------
     ParameterError
-        ``"fees_bps=-1 must be in [0, 10000]"``, ``"window=2.5 must be a whole number"``...
+        ``"fees_bps=-1 must be in [0, 10000]"``, ``"window=2.5 must be a whole number >= 1"``,
+        ``"lam=1.5 must be in (0, 1], e.g. 0.94"``, ``"level=True must be a number in (0, 1),
+        not bool"``, ``"x=nan must be a finite number"``...
     """
     if value is None and allow_none:
         return None
-    number = check_number(value, name, integer=integer)
-    ok = np.isfinite(number)
+    bounds = _bounds_text(lo, hi, open_low, open_high)
+    kind = "a whole number" if integer else "a number"
+    as_float = _as_float(value, coerce)
+    if as_float is None:
+        raise ParameterError(_with_hint(
+            f"{name}={value!r} must be {kind}{bounds}, not {type(value).__name__}", hint))
+    ok = bool(np.isfinite(as_float))
+    if ok and integer:
+        ok = as_float.is_integer()
+    number: float | int = as_float
+    if ok and integer:
+        number = int(value) if isinstance(value, int | np.integer) else int(as_float)
     if ok and lo is not None:
         ok = number > lo if open_low else number >= lo
     if ok and hi is not None:
         ok = number < hi if open_high else number <= hi
     if not ok:
-        left = "-inf" if lo is None else f"{lo:g}"
-        right = "inf" if hi is None else f"{hi:g}"
-        lb = "(" if open_low or lo is None else "["
-        rb = ")" if open_high or hi is None else "]"
-        kind = "an integer" if integer else "a number"
-        raise ParameterError(f"{name}={value!r} must be {kind} in {lb}{left}, {right}{rb}")
+        if not bounds:
+            what = f"a finite {'whole number' if integer else 'number'}"
+        else:
+            what = f"{'a whole number' if integer else ''}{bounds}".strip()
+        raise ParameterError(_with_hint(f"{name}={value!r} must be {what}", hint))
     return number
 
 
-def check_choice(value: Any, name: str, choices: Sequence[Any]) -> Any:
-    """``value`` if it is one of ``choices``, else a ParameterError listing them."""
-    if isinstance(value, bool) or value not in choices:
-        raise ParameterError(f"{name}={value!r} must be one of {', '.join(map(str, choices))}")
+def check_choice(value: Any, name: str, choices: Sequence[Any], *, hint: str | None = None
+                 ) -> Any:
+    """``value`` if it is one of ``choices``, else a ParameterError listing them.
+
+    The message reads ``"filter='x' must be one of: garch, ewma"``; ``hint`` is appended as in
+    :func:`check_number`.
+    """
+    try:
+        ok = not isinstance(value, bool | np.bool_) and value in choices
+    except TypeError:  # unhashable value against a set
+        ok = False
+    if not ok:
+        listing = ", ".join(map(str, choices))
+        raise ParameterError(_with_hint(f"{name}={value!r} must be one of: {listing}", hint))
     return value
 
 

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from quantlab._validate import check_choice
 from quantlab.backtesting.options import BacktestOptions
 from quantlab.backtesting.prepared import PreparedData, prepare_data, slice_period
 from quantlab.backtesting.result import BacktestResult
@@ -158,8 +159,7 @@ def simulate_signals(
     simple = (opts.direction == "long_only" and sig.short_entries is None
               and sig.short_exits is None and opts.stop_loss is None
               and opts.take_profit is None and opts.trailing_stop is None and not cash_sharing)
-    if route not in ("auto", "signals", "orders"):
-        raise ParameterError(f"route={route!r} must be auto, signals or orders")
+    check_choice(route, "route", ("auto", "signals", "orders"))
     if route == "orders" and not simple:
         raise ParameterError("route='orders' needs long-only signals without stops or shared cash")
     # Fill model: a signal on bar t's close fills at t+1's open (or at t's close).

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from quantlab._validate import check_range
 from quantlab.cli._args import parse_symbols
 from quantlab.cli._output import print_json, print_table
 from quantlab.errors import ParameterError
@@ -53,8 +54,7 @@ def parse_grid(items: list[str] | None) -> dict[str, list[Any]]:
                 raise ParameterError(f"{where}: range {spec!r} must be START:STOP[:STEP]")
             lo, hi = _number(parts[0], where), _number(parts[1], where)
             step = _number(parts[2], where) if len(parts) == 3 else 1
-            if step <= 0:
-                raise ParameterError(f"{where}: step must be positive")
+            check_range(step, f"{where}: step", 0, open_low=True)
             if hi < lo:
                 raise ParameterError(f"{where}: stop {hi} is below start {lo}")
             if all(isinstance(v, int) for v in (lo, hi, step)):

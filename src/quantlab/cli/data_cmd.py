@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from quantlab._validate import check_range
 from quantlab.cli._output import print_json, print_table
 from quantlab.errors import ParameterError
 
@@ -60,8 +61,7 @@ def _fetch(args: argparse.Namespace) -> int:
     symbols = _symbols(args.symbols)
     if not symbols:
         raise ParameterError("--symbols: give at least one symbol, e.g. BTC/USDT,ETH/USDT")
-    if args.lock_timeout is not None and args.lock_timeout < 0:
-        raise ParameterError(f"--lock-timeout must be >= 0 seconds, not {args.lock_timeout:g}")
+    check_range(args.lock_timeout, "--lock-timeout", 0, allow_none=True, hint="(seconds)")
     with _warnings_to_stderr():
         reports = fetch_ohlcv(
             args.exchange, symbols, args.timeframe, args.since, until=args.until,

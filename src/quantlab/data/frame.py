@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from quantlab._validate import check_choice
 from quantlab.errors import DataError, ParameterError
 
 __all__ = ["FIELDS", "make_panel", "normalize_ohlcv", "slice_range", "to_utc"]
@@ -117,8 +118,7 @@ def make_panel(
     pandas.DataFrame
         Columns ``MultiIndex`` named ``["field", "symbol"]``, fields in OHLCV order.
     """
-    if align not in ("outer", "inner"):
-        raise ParameterError(f"align must be 'outer' or 'inner', not {align!r}")
+    check_choice(align, "align", ("outer", "inner"))
     parts = {s: frames[s] for s in symbols}
     out = pd.concat(parts, axis=1, join=align, names=["symbol", "field"]).swaplevel(axis=1)
     cols = pd.MultiIndex.from_product([FIELDS, list(symbols)], names=["field", "symbol"])

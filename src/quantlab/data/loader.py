@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from quantlab._validate import check_choice
 from quantlab.data.frame import make_panel, slice_range
 from quantlab.data.sample import SAMPLE_TIMEFRAME, load_sample
 from quantlab.data.store import read_cache, require_cache_file
@@ -65,8 +66,7 @@ def load(
         One summary per symbol with gaps or stale prices.
     """
     parse_timeframe(timeframe)
-    if align not in ("outer", "inner"):
-        raise ParameterError(f"align must be 'outer' or 'inner', not {align!r}")
+    check_choice(align, "align", ("outer", "inner"))
     if exchange is None:
         if timeframe != SAMPLE_TIMEFRAME:
             raise ParameterError(

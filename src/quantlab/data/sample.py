@@ -10,10 +10,11 @@ from typing import Any
 
 import pandas as pd
 
+from quantlab._validate import check_choice
 from quantlab.data.frame import FIELDS, TIME_UNIT, make_panel, slice_range
 from quantlab.data.quality import validate
 from quantlab.data.symbols import normalize_symbol, normalize_symbols, symbol_from_stem
-from quantlab.errors import DataError, ParameterError, UnknownSymbolError
+from quantlab.errors import DataError, UnknownSymbolError
 
 __all__ = ["SAMPLE_EXCHANGE", "SAMPLE_TIMEFRAME", "load_sample", "sample_path", "sample_symbols"]
 
@@ -123,8 +124,7 @@ def load_sample(
     >>> btc = load_sample("BTC/USDT", start="2024-01-01")
     >>> closes = load_sample(["BTC/USDT", "ETH/USDT"])["close"]
     """
-    if align not in ("outer", "inner"):
-        raise ParameterError(f"align must be 'outer' or 'inner', not {align!r}")
+    check_choice(align, "align", ("outer", "inner"))
     single = isinstance(symbols, str) and "," not in symbols
     syms = [_check_symbol(s) for s in normalize_symbols(symbols)]
     if single:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, linprog, minimize
 
-from quantlab._validate import KeyMatcher, check_weights
+from quantlab._validate import KeyMatcher, check_range, check_weights
 from quantlab.errors import ParameterError, QuantlabError
 
 __all__ = [
@@ -244,16 +244,9 @@ def make_constraints(
             idx = np.array(sorted(found), dtype=int)  # type: ignore[type-var]
             glist.append(Group(str(name), idx, glo, ghi))
     w0 = None
-    turnover = None
-    if max_turnover is not None:
-        try:
-            turnover = float(max_turnover)
-        except (TypeError, ValueError):
-            raise ParameterError(f"max_turnover={max_turnover!r} must be a number") from None
-        if not np.isfinite(turnover) or turnover < 0:
-            raise ParameterError(f"max_turnover={max_turnover!r} must be >= 0")
-        if current_weights is None:
-            raise ParameterError("max_turnover needs current_weights (the portfolio held now)")
+    turnover = check_range(max_turnover, "max_turnover", 0, allow_none=True, coerce=True)
+    if turnover is not None and current_weights is None:
+        raise ParameterError("max_turnover needs current_weights (the portfolio held now)")
     if current_weights is not None:
         w0 = check_weights(current_weights, assets, name="current_weights")
     return Constraints(assets, lower, upper, long_only, glist, w0, turnover)

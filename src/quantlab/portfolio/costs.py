@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from quantlab._validate import check_choice, check_range
 from quantlab.data.symbols import normalize_symbol
 from quantlab.errors import ParameterError
 
@@ -38,15 +39,7 @@ IMPACT_MODELS = (None, "sqrt", "linear")
 
 
 def _bps(value: Any, name: str) -> float:
-    if isinstance(value, bool):
-        raise ParameterError(f"costs {name}={value!r} must be a number of basis points, not bool")
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ParameterError(f"costs {name}={value!r} must be a number of basis points") from None
-    if not math.isfinite(v) or v < 0:
-        raise ParameterError(f"costs {name}={value!r} must be >= 0 basis points")
-    return v
+    return check_range(value, f"costs {name}", 0, hint="(basis points)", coerce=True)
 
 
 @dataclass(frozen=True)
@@ -78,10 +71,7 @@ class CostModel:
         object.__setattr__(self, "fee_bps", _bps(self.fee_bps, "fee_bps"))
         object.__setattr__(self, "spread_bps", _bps(self.spread_bps, "spread_bps"))
         object.__setattr__(self, "impact_coef_bps", _bps(self.impact_coef_bps, "impact_coef_bps"))
-        if self.impact not in IMPACT_MODELS:
-            raise ParameterError(
-                f"costs impact={self.impact!r} must be None, 'sqrt' or 'linear'"
-            )
+        check_choice(self.impact, "costs impact", IMPACT_MODELS)
         adv: dict[str, float] = {}
         for sym, value in dict(self.adv or {}).items():
             try:

@@ -34,13 +34,13 @@ jurisdictions, but check yours.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from quantlab._validate import check_choice, check_range
 from quantlab.data.symbols import normalize_symbol
 from quantlab.errors import DataError, ParameterError
 
@@ -192,10 +192,7 @@ def order_lots(lots: pd.DataFrame, method: str, *, price: float | None = None,
 
 
 def check_method(method: str) -> str:
-    m = str(method).lower()
-    if m not in LOT_METHODS:
-        raise ParameterError(f"lot_method={method!r} must be one of {', '.join(LOT_METHODS)}")
-    return m
+    return check_choice(str(method).lower(), "lot_method", LOT_METHODS)
 
 
 def consume_lots(lots: pd.DataFrame, symbol: str, quantity: float, price: float, *,
@@ -271,12 +268,7 @@ def harvest_candidates(lots: pd.DataFrame, prices: Mapping[str, float] | pd.Seri
     threshold : float
         Return threshold, e.g. ``-0.10`` lists lots down 10 % or more; must be <= 0.
     """
-    try:
-        thr = float(threshold)
-    except (TypeError, ValueError):
-        raise ParameterError(f"harvest_threshold={threshold!r} must be a number <= 0") from None
-    if not math.isfinite(thr) or thr > 0:
-        raise ParameterError(f"harvest_threshold={threshold!r} must be <= 0 (e.g. -0.10)")
+    thr = check_range(threshold, "harvest_threshold", hi=0, hint="(e.g. -0.10)", coerce=True)
     as_of_ts = _timestamp(as_of if as_of is not None else pd.Timestamp.now(tz="UTC"), "as_of")
     if lots.empty:
         return pd.DataFrame(columns=HARVEST_COLUMNS)

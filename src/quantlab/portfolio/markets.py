@@ -36,6 +36,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from quantlab._validate import check_range
 from quantlab.data.symbols import normalize_symbol
 from quantlab.errors import DataError, ParameterError, UnknownSymbolError
 
@@ -211,10 +212,8 @@ def round_order(rules: MarketRules | None, quantity: float, price: float,
         ``ok`` False with ``reason`` when the rounded order is dust.
     """
     sym = symbol or (rules.symbol if rules is not None else "")
-    if not math.isfinite(quantity) or quantity < 0:
-        raise ParameterError(f"order quantity for {sym} must be >= 0, got {quantity!r}")
-    if not math.isfinite(price) or price <= 0:
-        raise ParameterError(f"price for {sym} must be a positive number, got {price!r}")
+    check_range(quantity, f"order quantity for {sym}", 0, coerce=True)
+    check_range(price, f"price for {sym}", 0, open_low=True, coerce=True)
     if rules is None:
         q = float(quantity)
         return RoundedOrder(sym, q, float(price), q * price, q > 0, "" if q > 0 else "zero quantity")

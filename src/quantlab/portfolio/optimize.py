@@ -101,10 +101,7 @@ def _check_solver_options(kw: Mapping[str, Any]) -> None:
 
 
 def _check_risk_free(risk_free: Any) -> float:
-    try:
-        return check_number(risk_free, "risk_free")
-    except (TypeError, ValueError):
-        raise ParameterError(f"risk_free={risk_free!r} must be a number") from None
+    return check_number(risk_free, "risk_free")
 
 
 def _method_options(method: str, risk_budgets: Any, linkage: str | None,

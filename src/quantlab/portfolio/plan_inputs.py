@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from quantlab._validate import check_choice, check_range
 from quantlab.data.symbols import normalize_symbol
 from quantlab.errors import ParameterError, UnknownSymbolError
 from quantlab.portfolio.lots import as_lots
@@ -130,9 +131,7 @@ def parse_bands(bands: Any, t: np.ndarray) -> np.ndarray | None:
     for name, value in (("abs", abs_b), ("rel", rel_b)):
         if value is None:
             continue
-        v = to_float(value)
-        if not math.isfinite(v) or v < 0:
-            raise ParameterError(f"bands {name}={value!r} must be a number >= 0")
+        v = check_range(value, f"bands {name}", 0, coerce=True)
         width = np.minimum(width, v if name == "abs" else v * t)
     return width
 
@@ -159,22 +158,11 @@ def cov_scale(cov: Any, universe: list[str]) -> np.ndarray | None:
 def check_scalars(cash: Any, band_mode: str, long_term_days: Any, aversion: Any,
                   cost_aware: bool, as_of: Any) -> tuple[float, int, float, pd.Timestamp]:
     """Checked cash, long_term_days, aversion and as_of (UTC; default now)."""
-    cash_f = to_float(cash)
-    if not math.isfinite(cash_f) or cash_f < 0:
-        raise ParameterError(f"cash={cash!r} must be a number >= 0")
-    if band_mode not in ("edge", "target"):
-        raise ParameterError(f"band_mode={band_mode!r} must be 'edge' or 'target'")
-    try:
-        if isinstance(long_term_days, bool):
-            raise TypeError(long_term_days)
-        ltd = int(long_term_days)
-    except (TypeError, ValueError):
-        raise ParameterError(f"long_term_days={long_term_days!r} must be a whole number") from None
-    if ltd < 0 or ltd != to_float(long_term_days):
-        raise ParameterError(f"long_term_days={long_term_days!r} must be a whole number >= 0")
-    aversion_f = to_float(aversion)
-    if cost_aware and (not math.isfinite(aversion_f) or aversion_f <= 0):
-        raise ParameterError(f"aversion={aversion!r} must be a positive number")
+    cash_f = check_range(cash, "cash", 0, coerce=True)
+    check_choice(band_mode, "band_mode", ("edge", "target"))
+    ltd = check_range(long_term_days, "long_term_days", 0, integer=True, coerce=True)
+    aversion_f = (check_range(aversion, "aversion", 0, open_low=True, coerce=True) if cost_aware
+                  else to_float(aversion))
     try:
         as_of_ts = pd.Timestamp(as_of) if as_of is not None else pd.Timestamp.now(tz="UTC")
     except (TypeError, ValueError):

@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from quantlab._validate import check_choice, check_range
 from quantlab.errors import ParameterError
 
 __all__ = ["FREQUENCIES", "Calendar", "CostAware", "Policy", "Threshold", "resolve_policy"]
@@ -50,9 +51,7 @@ FREQUENCIES = ("bar", "daily", "weekly", "monthly")
 
 
 def _check_freq(value: Any, name: str) -> str:
-    if not isinstance(value, str) or value.lower() not in FREQUENCIES:
-        raise ParameterError(f"{name}={value!r} must be one of {', '.join(FREQUENCIES)}")
-    return value.lower()
+    return check_choice(value.lower() if isinstance(value, str) else value, name, FREQUENCIES)
 
 
 def _check_band(band: Any, name: str = "band", *, allow_none: bool = True) -> float | None:
@@ -60,13 +59,7 @@ def _check_band(band: Any, name: str = "band", *, allow_none: bool = True) -> fl
         if allow_none:
             return None
         raise ParameterError(f"{name} is required (a drift tolerance such as 0.05)")
-    try:
-        value = float(band)
-    except (TypeError, ValueError):
-        raise ParameterError(f"{name}={band!r} must be a number such as 0.05") from None
-    if isinstance(band, bool) or not np.isfinite(value) or value <= 0.0:
-        raise ParameterError(f"{name}={band!r} must be a positive number such as 0.05")
-    return value
+    return check_range(band, name, 0, open_low=True, hint="e.g. 0.05", coerce=True)
 
 
 def period_starts(index: pd.DatetimeIndex, freq: str) -> np.ndarray:
@@ -143,12 +136,8 @@ class Policy:
             if to == "edge" and self.band is None:
                 raise ParameterError("to='edge' needs a band (the edge of the no-trade region)")
         else:
-            try:
-                frac = float(to)
-            except (TypeError, ValueError):
-                raise ParameterError(f"to={to!r} must be 'target', 'edge' or a fraction in (0, 1]") from None
-            if isinstance(to, bool) or not 0.0 < frac <= 1.0:
-                raise ParameterError(f"to={to!r} must be a fraction in (0, 1]")
+            frac = check_range(to, "to", 0, 1, open_low=True, hint="or 'target' or 'edge'",
+                               coerce=True)
             object.__setattr__(self, "to", frac)
 
     # -- schedule --------------------------------------------------------------------------

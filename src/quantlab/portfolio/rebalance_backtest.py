@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from quantlab._validate import check_range
 from quantlab.errors import ParameterError
 from quantlab.portfolio.allocation import OptimizeResult
 from quantlab.portfolio.policies import Policy, resolve_policy
@@ -118,9 +119,7 @@ def backtest_rebalancing(
     pol = resolve_policy(policy, bands=bands, cost_aware=cost_aware)
     fees = check_nonneg(fees_bps, "fees_bps")
     spread = check_nonneg(spread_bps, "spread_bps")
-    cash0 = check_nonneg(init_cash, "init_cash")
-    if cash0 <= 0:
-        raise ParameterError(f"init_cash={init_cash!r} must be positive")
+    cash0 = check_range(init_cash, "init_cash", 0, open_low=True, coerce=True)
     if isinstance(lookback, bool) or not isinstance(lookback, int | np.integer) or lookback < 2:
         raise ParameterError(f"lookback={lookback!r} must be a whole number of bars >= 2")
     lookback = int(lookback)

@@ -7,19 +7,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from quantlab._validate import check_range
 from quantlab.errors import DataError, ParameterError
 
 __all__ = ["check_nonneg", "check_prices", "first_nan_message", "simulation_window", "timestamp"]
 
 
 def check_nonneg(value: Any, name: str) -> float:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise ParameterError(f"{name}={value!r} must be a number") from None
-    if isinstance(value, bool) or not np.isfinite(out) or out < 0.0:
-        raise ParameterError(f"{name}={value!r} must be a finite number >= 0")
-    return out
+    return check_range(value, name, 0, coerce=True)
 
 
 def check_prices(prices: Any) -> pd.DataFrame:

@@ -6,14 +6,13 @@ from the bundled sample.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from quantlab._validate import check_not_prices, check_weights
+from quantlab._validate import check_not_prices, check_range, check_weights
 from quantlab.data.symbols import normalize_symbol
 from quantlab.errors import DataError, ParameterError
 
@@ -47,17 +46,8 @@ def weights_series(weights: Any, assets: Sequence[Any] | None = None) -> pd.Seri
 
 
 def check_value(value: Any) -> float | None:
-    if value is None:
-        return None
-    try:
-        if isinstance(value, bool | np.bool_):
-            raise TypeError(value)
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ParameterError(f"value={value!r} must be a positive number (portfolio value)") from None
-    if not math.isfinite(v) or v <= 0:
-        raise ParameterError(f"value={value!r} must be a positive number (portfolio value)")
-    return v
+    return check_range(value, "value", 0, open_low=True, hint="(portfolio value)",
+                       allow_none=True, coerce=True)
 
 
 def close_frame(data: Any) -> pd.DataFrame:

@@ -33,7 +33,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from quantlab._validate import as_returns, check_horizon, check_level, check_weights
+from quantlab._validate import (
+    as_returns,
+    check_horizon,
+    check_level,
+    check_range,
+    check_weights,
+)
 from quantlab.errors import ParameterError
 from quantlab.risk import ewma as _ewma
 from quantlab.risk.historical import historical_var_es, tail_count
@@ -122,10 +128,12 @@ def var_decomposition(
         tail = np.argpartition(port, k - 1)[:k]
         component_es = -w * r[tail].mean(axis=0)
         component_es *= es / component_es.sum() if component_es.sum() != 0 else 1.0
-        b = float(bandwidth) if bandwidth is not None else \
-            1.06 * float(port.std(ddof=1)) * len(port) ** (-0.2)
-        if not np.isfinite(b) or b <= 0:
-            raise ParameterError(f"bandwidth={bandwidth!r} must be a positive number")
+        b = check_range(bandwidth, "bandwidth", 0, open_low=True, allow_none=True, coerce=True)
+        if b is None:
+            b = 1.06 * float(port.std(ddof=1)) * len(port) ** (-0.2)
+            if not np.isfinite(b) or b <= 0:
+                raise ParameterError(f"the default bandwidth is {b!r} (portfolio returns without "
+                                     "spread); pass a positive bandwidth=")
         kern = np.exp(-0.5 * ((port + var) / b) ** 2)
         cond = -(kern @ r) / kern.sum()          # -E[r_i | r_p = -VaR]
         raw = w * cond

@@ -36,7 +36,7 @@ import pandas as pd
 from scipy import integrate, stats
 
 from quantlab._result import Result
-from quantlab._validate import as_returns, check_level
+from quantlab._validate import as_returns, check_choice, check_level, check_range
 from quantlab.errors import DataError, ParameterError
 from quantlab.risk.backtesting import _align_forecasts
 
@@ -252,39 +252,24 @@ def es_backtest(
     """
     level = check_level(level, "level")
     test_level = check_level(test_level, "test_level")
-    method = str(method).lower()
-    if method not in _METHODS:
-        raise ParameterError(f"method={method!r} is unknown; choose from {', '.join(_METHODS)}")
-    critical = str(critical).lower()
-    if critical not in _CRITICAL:
-        raise ParameterError(
-            f"critical={critical!r} is unknown; choose from {', '.join(_CRITICAL)}"
-        )
+    method = check_choice(str(method).lower(), "method", _METHODS)
+    critical = check_choice(str(critical).lower(), "critical", _CRITICAL)
     if method == "unconditional_normal":
         dist = "normal"
     elif method == "unconditional_t":
         dist = "t"
         df = 3.0 if df is None else df
     dist = str(dist).lower()
-    if dist not in ("normal", "t"):
-        raise ParameterError(f"dist={dist!r} must be 'normal' or 't'")
+    check_choice(dist, "dist", ("normal", "t"))
     if dist == "t":
         if df is None:
             raise ParameterError("df is required with dist='t' (degrees of freedom > 1)")
-        try:
-            df = float(df)
-        except (TypeError, ValueError):
-            raise ParameterError(f"df={df!r} must be a number > 1") from None
-        min_df = 2.0 if critical == "normal_approx" else 1.0
-        if not np.isfinite(df) or df <= min_df:
-            raise ParameterError(
-                f"df={df!r} must be > {min_df:g} (ES of a t needs df > 1, its tail variance df > 2)"
-            )
+        df = check_range(df, "df", 2.0 if critical == "normal_approx" else 1.0, open_low=True,
+                         hint="(ES of a t needs df > 1, its tail variance df > 2)", coerce=True)
     else:
         df = None
     if critical == "simulation":
-        if isinstance(n_sims, bool) or not float(n_sims).is_integer() or int(n_sims) < 100:
-            raise ParameterError(f"n_sims={n_sims!r} must be a whole number >= 100")
+        n_sims = check_range(n_sims, "n_sims", 100, integer=True, coerce=True)
         n_sims = int(n_sims)
 
     ret = as_returns(returns, min_obs=1, name="returns", allow_frame=False)

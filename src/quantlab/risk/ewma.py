@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from quantlab.errors import ParameterError
+from quantlab._validate import check_range
 
 __all__ = ["ewma_covariance", "ewma_forecast", "ewma_variance"]
 
@@ -31,15 +31,7 @@ INIT_OBS = 30
 
 def check_lambda(lam: float, name: str = "lam") -> float:
     """A decay factor in (0, 1]."""
-    try:
-        if isinstance(lam, bool | np.bool_):
-            raise TypeError(lam)
-        value = float(lam)
-    except (TypeError, ValueError):
-        raise ParameterError(f"{name}={lam!r} must be a number in (0, 1]") from None
-    if not np.isfinite(value) or not 0.0 < value <= 1.0:
-        raise ParameterError(f"{name}={lam!r} must be in (0, 1], e.g. 0.94")
-    return value
+    return check_range(lam, name, 0, 1, open_low=True, hint="e.g. 0.94", coerce=True)
 
 
 def ewma_variance(returns: np.ndarray, lam: float = LAMBDA, init_obs: int = INIT_OBS) -> np.ndarray:

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from quantlab.errors import ParameterError
+from quantlab._validate import check_choice
 from quantlab.risk.ewma import INIT_OBS, LAMBDA
 from quantlab.risk.historical import tail_count
 
@@ -60,10 +60,8 @@ class GarchParams:
 
 
 def check_filter(filter: str, mean: str) -> None:
-    if filter not in FILTERS:
-        raise ParameterError(f"filter={filter!r} must be one of: {', '.join(FILTERS)}")
-    if mean not in MEANS:
-        raise ParameterError(f"mean={mean!r} must be one of: {', '.join(MEANS)}")
+    check_choice(filter, "filter", FILTERS)
+    check_choice(mean, "mean", MEANS)
 
 
 def fit_garch(x: np.ndarray, mean: str = "constant") -> GarchParams:

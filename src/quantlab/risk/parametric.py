@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from scipy import special, stats
 
-from quantlab._validate import check_horizon, check_level
+from quantlab._validate import check_choice, check_horizon, check_level, check_range
 from quantlab.errors import ParameterError
 from quantlab.risk.var_results import VaRResult
 
@@ -329,8 +329,7 @@ def parametric_var(
     horizon = check_horizon(horizon)
     mean = _finite(mean, "mean")
     std = _finite(std, "std")
-    if std < 0:
-        raise ParameterError(f"std={std!r} must be >= 0")
+    check_range(std, "std", 0)
     params: dict[str, Any] = {"mean": mean, "sigma": std}
     if dist == "normal":
         var, es = normal_var_es(mean, std, level, horizon)
@@ -349,7 +348,7 @@ def parametric_var(
         params.update(skew=sk, kurt=ku, cf_valid=check_cornish_fisher(sk, ku, horizon))
         method = "cornish_fisher"
     else:
-        raise ParameterError(f"dist={dist!r} must be one of: normal, t, cornish_fisher")
+        check_choice(dist, "dist", ("normal", "t", "cornish_fisher"))
     return VaRResult(var=float(var), es=float(es), method=method, level=level, horizon=horizon,
                      scaling="sqrt_time", n_obs=0, start=None, end=None, params=params)
 
@@ -377,13 +376,7 @@ def user_stacklevel() -> int:
 
 
 def _finite(value: Any, name: str) -> float:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise ParameterError(f"{name}={value!r} must be a number") from None
-    if not np.isfinite(out):
-        raise ParameterError(f"{name}={value!r} must be finite")
-    return out
+    return check_range(value, name, coerce=True)
 
 
 def _unwrap(a: Any) -> Any:

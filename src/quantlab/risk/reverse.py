@@ -22,14 +22,13 @@ Losses are positive fractions of portfolio value; scenario returns are signed si
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from quantlab._validate import KeyMatcher, align_keys, as_returns, check_weights
+from quantlab._validate import KeyMatcher, align_keys, as_returns, check_range, check_weights
 from quantlab.errors import DataError, ParameterError
 from quantlab.risk._inputs import check_value, returns_table, sample_returns, weights_series
 from quantlab.risk.beta import DEFAULT_BETA_LOOKBACK, estimate_betas
@@ -49,15 +48,8 @@ __all__ = [
 
 def check_loss_limit(loss_limit: Any) -> float:
     """A loss limit as a positive fraction in (0, 1] (0.2 = lose 20 % of portfolio value)."""
-    try:
-        if isinstance(loss_limit, bool | np.bool_):
-            raise TypeError(loss_limit)
-        v = float(loss_limit)
-    except (TypeError, ValueError):
-        raise ParameterError(f"loss_limit={loss_limit!r} must be a number in (0, 1]") from None
-    if not math.isfinite(v) or not 0.0 < v <= 1.0:
-        raise ParameterError(f"loss_limit={loss_limit!r} must be in (0, 1] (0.2 = a 20 % loss)")
-    return v
+    return check_range(loss_limit, "loss_limit", 0, 1, open_low=True, hint="(0.2 = a 20 % loss)",
+                       coerce=True)
 
 
 def ellipsoid_coverage(k: float, n: int) -> float:
@@ -67,12 +59,8 @@ def ellipsoid_coverage(k: float, n: int) -> float:
 
 def ellipsoid_k(probability: float, n: int) -> float:
     """Radius ``k`` whose ellipsoid holds ``probability`` of the mass (chi-square, ``n`` dof)."""
-    try:
-        p = float(probability)
-    except (TypeError, ValueError):
-        raise ParameterError(f"probability={probability!r} must be a number in (0, 1)") from None
-    if not math.isfinite(p) or not 0.0 < p < 1.0:
-        raise ParameterError(f"probability={probability!r} must be in (0, 1), e.g. 0.99")
+    p = check_range(probability, "probability", 0, 1, open_low=True, open_high=True,
+                    hint="e.g. 0.99", coerce=True)
     return float(np.sqrt(stats.chi2.ppf(p, int(n))))
 
 
@@ -291,13 +279,8 @@ def worst_case_ellipsoid(
     if probability is not None:
         kk = ellipsoid_k(probability, len(w))
     else:
-        kk = 3.0 if k is None else k
-        try:
-            kk = float(kk)
-        except (TypeError, ValueError):
-            raise ParameterError(f"k={k!r} must be a positive number") from None
-        if not math.isfinite(kk) or kk <= 0:
-            raise ParameterError(f"k={k!r} must be a positive number (Mahalanobis radius)")
+        kk = 3.0 if k is None else check_range(k, "k", 0, open_low=True,
+                                               hint="(Mahalanobis radius)", coerce=True)
     return _ellipsoid_result("ellipsoid", w, mu, cov, sp, kk, None, value)
 
 

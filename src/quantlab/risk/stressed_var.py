@@ -6,7 +6,6 @@ volatilities and correlations, reported beside the unstressed base case.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,7 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from quantlab._validate import as_returns, check_horizon, check_level, check_weights
+from quantlab._validate import as_returns, check_horizon, check_level, check_range, check_weights
 from quantlab.errors import DataError, ParameterError
 from quantlab.risk._inputs import check_value
 from quantlab.risk.stress_results import StressedVaRResult
@@ -37,9 +36,7 @@ def _stressed_corr(base: np.ndarray, correlation: Any, cols: Sequence[Any]
     if correlation is None:
         return base, None, []
     if isinstance(correlation, int | float | np.number) and not isinstance(correlation, bool):
-        rho = float(correlation)
-        if not math.isfinite(rho) or not -1.0 <= rho <= 1.0:
-            raise ParameterError(f"correlation={correlation!r} must be in [-1, 1]")
+        rho = check_range(correlation, "correlation", -1, 1)
         lower = -1.0 / (n - 1) if n > 1 else -1.0
         if rho < lower - 1e-12:
             raise ParameterError(
@@ -122,14 +119,7 @@ def stressed_var(
     level = check_level(level)
     horizon = check_horizon(horizon)
     value = check_value(value)
-    try:
-        if isinstance(vol_multiplier, bool | np.bool_):
-            raise TypeError(vol_multiplier)
-        k = float(vol_multiplier)
-    except (TypeError, ValueError):
-        raise ParameterError(f"vol_multiplier={vol_multiplier!r} must be a positive number") from None
-    if not math.isfinite(k) or k <= 0:
-        raise ParameterError(f"vol_multiplier={vol_multiplier!r} must be a positive number")
+    k = check_range(vol_multiplier, "vol_multiplier", 0, open_low=True, coerce=True)
     cols = list(rets.columns)
     w = check_weights(weights, cols)
     x = rets.to_numpy()

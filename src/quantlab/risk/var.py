@@ -29,7 +29,14 @@ from typing import Any, Literal, overload
 import numpy as np
 import pandas as pd
 
-from quantlab._validate import as_returns, check_horizon, check_level, check_weights
+from quantlab._validate import (
+    as_returns,
+    check_choice,
+    check_horizon,
+    check_level,
+    check_range,
+    check_weights,
+)
 from quantlab.errors import ParameterError
 from quantlab.risk import ewma as _ewma
 from quantlab.risk import fhs as _fhs
@@ -127,16 +134,7 @@ def rng_from(seed: int | np.random.Generator | None) -> np.random.Generator:
 
 def positive_int(value: Any, name: str, minimum: int = 1) -> int:
     """A whole number >= minimum."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        try:
-            ok = float(value).is_integer()
-        except (TypeError, ValueError):
-            ok = False
-        if not ok:
-            raise ParameterError(f"{name}={value!r} must be a whole number >= {minimum}")
-    if int(value) < minimum:
-        raise ParameterError(f"{name}={value!r} must be a whole number >= {minimum}")
-    return int(value)
+    return check_range(value, name, minimum, integer=True, coerce=True)
 
 
 def _scaling(horizon: int, kind: str) -> str:
@@ -228,19 +226,11 @@ class MCSpec:
 
 def mc_setup(dist: str, cov: str, mean: str, lam: float, df: float | None) -> MCSpec:
     """Validate Monte Carlo options."""
-    if dist not in ("normal", "t"):
+    if dist not in ("normal", "t"):  # wording pinned by tests/risk/test_var.py
         raise ParameterError(f"dist={dist!r} must be 'normal' or 't'")
-    if cov not in ("sample", "ewma"):
-        raise ParameterError(f"cov={cov!r} must be 'sample' or 'ewma'")
-    if mean not in ("sample", "zero"):
-        raise ParameterError(f"mean={mean!r} must be 'sample' or 'zero'")
-    if df is not None:
-        try:
-            df = float(df)
-        except (TypeError, ValueError):
-            raise ParameterError(f"df={df!r} must be a number > 2") from None
-        if not np.isfinite(df) or df <= 2:
-            raise ParameterError(f"df={df!r} must be a number > 2")
+    check_choice(cov, "cov", ("sample", "ewma"))
+    check_choice(mean, "mean", ("sample", "zero"))
+    df = check_range(df, "df", 2, open_low=True, allow_none=True, coerce=True)
     return MCSpec(dist, cov, mean, _ewma.check_lambda(lam), df)
 
 

@@ -14,8 +14,8 @@ from typing import TypeVar
 import numpy as np
 import pandas as pd
 
+from quantlab._validate import check_range
 from quantlab.data.timeframes import periods_per_year
-from quantlab.errors import ParameterError
 
 __all__ = [
     "crossed_above",
@@ -35,10 +35,9 @@ F = TypeVar("F", pd.Series, pd.DataFrame)
 #: Seconds in the 365-day crypto year (markets trade every day).
 
 
-def _check_window(window: int, name: str = "window") -> int:
-    if isinstance(window, bool) or int(window) != window or window < 1:
-        raise ParameterError(f"parameter {name}={window!r} must be a positive integer")
-    return int(window)
+def _check_window(window: int, name: str = "window", minimum: int = 1,
+                  hint: str | None = None) -> int:
+    return check_range(window, f"parameter {name}", minimum, integer=True, hint=hint)
 
 
 def sma(x: F, window: int) -> F:
@@ -193,9 +192,7 @@ def realized_vol(close: F, window: int, ppy: float | None = None) -> F:
     Series or DataFrame
         Annualized volatility (sample std, ``ddof=1``), NaN during warm-up.
     """
-    window = _check_window(window)
-    if window < 2:
-        raise ParameterError(f"parameter window={window!r} must be at least 2 for a volatility")
+    window = _check_window(window, minimum=2, hint="(for a volatility)")
     if ppy is None:
         ppy = periods_per_year(close.index)
     returns = close / close.shift(1) - 1.0
