@@ -9,6 +9,7 @@ Conventions: simple returns, fractions (0.05 = 5 %), drawdowns positive, annuali
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from quantlab.data.timeframes import periods_per_year
 
@@ -17,6 +18,8 @@ __all__ = [
     "STAT_NAMES",
     "cagr",
     "drawdown",
+    "equity_drawdown",
+    "equity_returns",
     "equity_stats",
     "max_drawdown",
     "max_drawdown_duration",
@@ -49,6 +52,17 @@ STAT_NAMES = (
     "trades",
     "fees_paid",
 )
+
+
+def equity_returns(equity: pd.Series, init_cash: float) -> pd.Series:
+    """Simple per-bar returns of an equity curve (the first bar against ``init_cash``)."""
+    r = returns_from_equity(equity.to_numpy(), init_cash)[:, 0]
+    return pd.Series(r, index=equity.index, name="returns")
+
+
+def equity_drawdown(equity: pd.Series) -> pd.Series:
+    """Drawdown of an equity curve from its running peak (positive fraction)."""
+    return pd.Series(drawdown(equity.to_numpy())[:, 0], index=equity.index, name="drawdown")
 
 
 def _2d(a: np.ndarray) -> np.ndarray:

@@ -145,14 +145,12 @@ class BacktestResult(Result):
     @property
     def returns(self) -> pd.Series:
         """Simple per-bar returns of the equity curve (first bar against initial cash)."""
-        r = metrics.returns_from_equity(self.equity.to_numpy(), self.options.init_cash)[:, 0]
-        return pd.Series(r, index=self.equity.index, name="returns")
+        return metrics.equity_returns(self.equity, self.options.init_cash)
 
     @property
     def drawdown(self) -> pd.Series:
         """Drawdown from the running peak (positive fraction)."""
-        dd = metrics.drawdown(self.equity.to_numpy())[:, 0]
-        return pd.Series(dd, index=self.equity.index, name="drawdown")
+        return metrics.equity_drawdown(self.equity)
 
     @property
     def symbols(self) -> list[str]:

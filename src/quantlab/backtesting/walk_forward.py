@@ -471,14 +471,12 @@ class WalkForwardResult(Result):
     @property
     def returns(self) -> pd.Series:
         """Per-bar returns of the stitched equity (each fold's first bar against its start)."""
-        r = metrics.returns_from_equity(self.equity.to_numpy(), self.options.init_cash)[:, 0]
-        return pd.Series(r, index=self.equity.index, name="returns")
+        return metrics.equity_returns(self.equity, self.options.init_cash)
 
     @property
     def drawdown(self) -> pd.Series:
         """Drawdown of the stitched equity from its running peak (positive fraction)."""
-        return pd.Series(metrics.drawdown(self.equity.to_numpy())[:, 0], index=self.equity.index,
-                         name="drawdown")
+        return metrics.equity_drawdown(self.equity)
 
     @property
     def chosen(self) -> pd.DataFrame:
