@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -96,7 +97,13 @@ def declared_parameters(notebook: str | os.PathLike[str]) -> dict[str, Any]:
     import papermill as pm
 
     path = Path(notebook)
-    params = pm.inspect_notebook(str(path))
+    log = logging.getLogger("papermill")
+    level = log.level
+    log.setLevel(logging.ERROR)   # "Unable to parse line" for untyped defaults such as None
+    try:
+        params = pm.inspect_notebook(str(path))
+    finally:
+        log.setLevel(level)
     return {name: info.get("default") for name, info in params.items()}
 
 
@@ -159,7 +166,7 @@ def _engine_name() -> str:
             _describe_cells(nb_man)
             kwargs = remove_args(["input_path", "timeout", "startup_timeout"], **kwargs)
             final = merge_kwargs(kwargs, timeout=execution_timeout, startup_timeout=start_timeout,
-                                 kernel_name=kernel_name, log=__import__("logging").getLogger("papermill"),
+                                 kernel_name=kernel_name, log=logging.getLogger("papermill"),
                                  log_output=log_output, stdout_file=stdout_file,
                                  stderr_file=stderr_file)
             return PapermillNotebookClient(nb_man, **final).execute(env=env, cwd=cwd)
