@@ -134,3 +134,13 @@ def test_default_config_finds_the_project_notebooks() -> None:
     cfg = load_config()
     assert [r.name for r in cfg.reports] == ["research", "risk_report", "rebalance"]
     assert all(r.notebook.is_file() for r in cfg.reports)
+
+
+def test_example_config_refreshes_from_an_exchange() -> None:
+    from quantlab.reports.config import load_config
+    from quantlab.reports.runner import declared_parameters
+
+    cfg = load_config(Path(__file__).resolve().parents[2] / "examples" / "reports.toml")
+    assert cfg.refresh is not None and cfg.refresh.exchange == "binance"
+    for r in cfg.reports:     # every configured parameter is declared by its notebook
+        assert set(r.parameters) <= set(declared_parameters(r.notebook))
