@@ -70,3 +70,12 @@ def test_failing_notebook_exits_nonzero_with_one_line_and_keeps_the_notebook(
 def test_missing_notebook(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli("report", "run", str(tmp_path / "nope.ipynb")) == 2
     assert "notebook not found" in capsys.readouterr().err
+
+
+def test_declared_parameters_include_untyped_defaults() -> None:
+    from quantlab.reports.runner import declared_parameters
+
+    research = Path(__file__).resolve().parents[2] / "notebooks" / "research.ipynb"
+    declared = declared_parameters(research)
+    assert {"exchange", "start", "max_window", "symbol"} <= set(declared)
+    assert declared["exchange"] == "None"

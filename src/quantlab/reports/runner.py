@@ -93,18 +93,45 @@ def _resolve_type(raw: str) -> Any:
 
 
 def declared_parameters(notebook: str | os.PathLike[str]) -> dict[str, Any]:
-    """Names declared in the notebook's cell tagged ``parameters`` → their default source text."""
-    import papermill as pm
+    """Names assigned in the notebook's cell tagged ``parameters`` → their default source text.
 
+    Read with :mod:`ast` (papermill's own inspection skips lines it cannot type, such as
+    ``exchange = None  # comment``), completed by papermill's for non-Python-parsable cells.
+    """
     path = Path(notebook)
+    try:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read notebook {path}: {exc}") from None
+    out: dict[str, Any] = {}
+    for cell in nb.get("cells", []):
+        if "parameters" not in cell.get("metadata", {}).get("tags", []):
+            continue
+        source = "".join(cell.get("source", ""))
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            break
+        for node in tree.body:
+            targets = (node.targets if isinstance(node, ast.Assign)
+                       else [node.target] if isinstance(node, ast.AnnAssign) else [])
+            for target in targets:
+                if isinstance(target, ast.Name):
+                    out[target.id] = ast.get_source_segment(source, node.value) if node.value else None
+        break
     log = logging.getLogger("papermill")
     level = log.level
     log.setLevel(logging.ERROR)   # "Unable to parse line" for untyped defaults such as None
     try:
-        params = pm.inspect_notebook(str(path))
+        import papermill as pm
+
+        for name, info in pm.inspect_notebook(str(path)).items():
+            out.setdefault(name, info.get("default"))
+    except Exception:
+        pass
     finally:
         log.setLevel(level)
-    return {name: info.get("default") for name, info in params.items()}
+    return out
 
 
 def _check_parameters(notebook: Path, parameters: dict[str, Any]) -> None:
