@@ -79,3 +79,23 @@ def test_declared_parameters_include_untyped_defaults() -> None:
     declared = declared_parameters(research)
     assert {"exchange", "start", "max_window", "symbol"} <= set(declared)
     assert declared["exchange"] == "None"
+
+
+def test_without_the_quantlab_kernel_runs_on_this_interpreter(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    from quantlab.reports.runner import kernel_name, run_notebook
+
+    real = KernelSpecManager.find_kernel_specs
+    monkeypatch.setattr(KernelSpecManager, "find_kernel_specs",
+                        lambda self: {k: v for k, v in real(self).items() if k != "quantlab"})
+    monkeypatch.setenv("JUPYTER_PATH", "")
+    name = kernel_name()
+    assert name == "quantlab-python"
+    spec = KernelSpecManager().get_kernel_spec(name)
+    assert spec.argv[0] == sys.executable
+    run = run_notebook(NB / "sleepy.ipynb", {"value": 7}, tmp_path, kernel=name)
+    assert run.ok and run.kernel == name and run.metrics == {"value": 7, "slept": 0.0}

@@ -18,6 +18,7 @@ import os
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -389,13 +390,19 @@ def run_notebook(
 
     status, error, error_cell = "ok", None, None
     t0 = time.perf_counter()
+    pm_log = logging.getLogger("papermill")
+    pm_level = pm_log.level
+    pm_log.setLevel(logging.ERROR)   # parameters were checked above; papermill's guesses are noise
     try:
-        pm.execute_notebook(
-            str(src), str(executed), parameters=params, kernel_name=kname,
-            engine_name=_engine_name(), progress_bar=({"file": sys.stderr} if progress else False),
-            kernel_env=kenv, kernel_cwd=str(workdir), execution_timeout=timeout,
-            report_mode=no_code,
-        )
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Passed unknown parameter")
+            pm.execute_notebook(
+                str(src), str(executed), parameters=params, kernel_name=kname,
+                engine_name=_engine_name(),
+                progress_bar=({"file": sys.stderr} if progress else False),
+                kernel_env=kenv, kernel_cwd=str(workdir), execution_timeout=timeout,
+                report_mode=no_code,
+            )
     except PapermillExecutionError as exc:
         status = "failed"
         error_cell = _source_cell_number(executed, exc.cell_index)
@@ -406,6 +413,8 @@ def run_notebook(
         status = "failed"
         msg = (str(exc).strip().splitlines() or [""])[0]
         error = f"{src.name}: {type(exc).__name__}: {msg}"
+    finally:
+        pm_log.setLevel(pm_level)
     elapsed = time.perf_counter() - t0
     nb_json: dict[str, Any] = {}
     if executed.is_file():
