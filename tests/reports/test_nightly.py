@@ -144,3 +144,14 @@ def test_example_config_refreshes_from_an_exchange() -> None:
     assert cfg.refresh is not None and cfg.refresh.exchange == "binance"
     for r in cfg.reports:     # every configured parameter is declared by its notebook
         assert set(r.parameters) <= set(declared_parameters(r.notebook))
+
+
+def test_nightly_history_reads_every_night(tmp_path: Path) -> None:
+    from quantlab.reports import nightly_history
+
+    assert nightly_history(tmp_path / "none").empty
+    _night(tmp_path, "2026-01-01", 1.0)
+    _night(tmp_path, "2026-01-02", 2.5)
+    hist = nightly_history(tmp_path)
+    assert list(hist.index.strftime("%Y-%m-%d")) == ["2026-01-01", "2026-01-02"]
+    assert hist["sleepy.value"].tolist() == [1.0, 2.5] and set(hist["status"]) == {"ok"}

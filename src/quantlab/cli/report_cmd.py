@@ -60,6 +60,21 @@ def _nightly(args: argparse.Namespace) -> int:
     return 1 if night.failed else 0
 
 
+def _schedule(args: argparse.Namespace) -> int:
+    from quantlab.reports.schedule import crontab_line, systemd_units
+
+    kw = {"config": args.config, "out": args.out, "workers": args.workers, "keep": args.keep}
+    if args.systemd:
+        for name, text in systemd_units(args.at, project=args.project, **kw).items():
+            print(f"# ~/.config/systemd/user/{name}\n{text}")
+        print("# then: systemctl --user daemon-reload && "
+              "systemctl --user enable --now quantlab-nightly.timer")
+    else:
+        print("# add with `crontab -e`:")
+        print(crontab_line(args.at, project=args.project, **kw))
+    return 0
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -97,6 +112,16 @@ def register(sub: Any) -> None:
     n.add_argument("--keep", type=_positive, default=None,
                    help="keep only the newest N dated folders (default: keep all)")
     n.set_defaults(func=_nightly)
+
+    s = rsub.add_parser("schedule", help="print the crontab line (or systemd units) running nightly")
+    s.add_argument("--at", default="02:30", help="time of day HH:MM (default 02:30)")
+    s.add_argument("--project", default=".", help="folder the run starts in (default: here)")
+    s.add_argument("--config", help="TOML config (default: the packaged set)")
+    s.add_argument("--out", default="reports", help="root folder (default reports/)")
+    s.add_argument("--workers", type=_positive, default=2)
+    s.add_argument("--keep", type=_positive, default=None)
+    s.add_argument("--systemd", action="store_true", help="print systemd user units instead")
+    s.set_defaults(func=_schedule)
 
 
 
