@@ -122,6 +122,29 @@ def _risk(build: Callable[..., Result]) -> Callable[[], Result]:
     return make
 
 
+def _report_run(name: str = "research", status: str = "ok"):
+    from quantlab.reports.runner import ReportRun
+
+    out = Path("reports/2026-01-02") / name
+    return ReportRun(name=name, notebook=Path(f"notebooks/{name}.ipynb"), output_dir=out,
+                     parameters={"max_window": 20}, status=status, elapsed=3.5,
+                     executed=out / f"{name}.ipynb", html=out / f"{name}.html",
+                     metrics_path=out / "metrics.json",
+                     metrics={"sharpe": np.float64(1.2), "trades": 14, "missing": None},
+                     error=None if status == "ok" else f"{name}.ipynb: cell 4 (In [3]) raised "
+                     "ZeroDivisionError: division by zero", error_cell=None if status == "ok" else 4,
+                     kernel="quantlab", title_text=name,
+                     cell_times=[(2, "import quantlab", 1.5), (4, "res = backtest(...)", 2.0)])
+
+
+def _nightly_run():
+    from quantlab.reports.nightly import NightlyRun
+
+    return NightlyRun(date="2026-01-02", out_dir=Path("reports/2026-01-02"),
+                      runs=[_report_run(), _report_run("risk_report", "failed")],
+                      data={"status": "stale", "detail": "refresh failed"}, elapsed=9.0, workers=2)
+
+
 FACTORIES: dict[str, Callable[[], Result]] = {
     "VaRResult": _risk(lambda risk: risk.value_at_risk(_rets(), method="historical", weights=W)),
     "VaRComparison": _risk(lambda risk: risk.value_at_risk(_rets(), method="all", weights=W, seed=1,
@@ -148,6 +171,8 @@ FACTORIES: dict[str, Callable[[], Result]] = {
     "WalkForwardResult": _walk_forward,
     "QualityReport": _quality,
     "FetchReport": _fetch_report,
+    "ReportRun": _report_run,
+    "NightlyRun": _nightly_run,
 }
 
 

@@ -14,11 +14,12 @@ SMALL = {
     "risk_report.ipynb": {"symbols": "BTC/USDT,ETH/USDT", "weights": "0.6,0.4", "window": 500},
     "rebalance.ipynb": {"symbols": "BTC/USDT,ETH/USDT,BNB/USDT", "policies": "monthly,threshold",
                         "holdings_file": str(NOTEBOOKS.parent / "examples" / "holdings.csv")},
+    "nightly.ipynb": {"reports_dir": "reports"},     # no nights yet: the empty history renders
 }
 
 
 NEEDLE = {"research.ipynb": "total_return", "risk_report.ipynb": "p_value",
-          "rebalance.ipynb": "turnover_annual"}
+          "rebalance.ipynb": "turnover_annual", "nightly.ipynb": "status"}
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")))

@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         data_cmd,
         demo_cmd,
         rebalance_cmd,
+        report_cmd,
         risk_cmd,
         strategies_cmd,
     )
@@ -47,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    for module in (data_cmd, strategies_cmd, backtest_cmd, risk_cmd, rebalance_cmd, demo_cmd):
+    for module in (data_cmd, strategies_cmd, backtest_cmd, risk_cmd, rebalance_cmd, report_cmd,
+                   demo_cmd):
         module.register(sub)
     return parser
 
