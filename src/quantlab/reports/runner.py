@@ -15,6 +15,7 @@ import ast
 import json
 import logging
 import os
+import re
 import sys
 import tempfile
 import time
@@ -235,7 +236,20 @@ def export_html(executed: str | os.PathLike[str], target: str | os.PathLike[str]
     exporter = HTMLExporter(template_name="lab", exclude_input=no_code,
                             exclude_input_prompt=no_code, exclude_output_prompt=no_code)
     body, _ = exporter.from_notebook_node(nb)
-    return write_text_atomic(target, body)
+    return write_text_atomic(target, offline_html(body))
+
+
+_EXTERNAL_SCRIPT = re.compile(r"<script\b[^>]*\bsrc=[\"']https?://[^\"']*[\"'][^>]*>\s*</script>", re.I)
+
+
+def offline_html(body: str) -> str:
+    """Drop ``<script src="https://...">`` tags (MathJax, require.js from CDNs).
+
+    The page must open offline: plotly.js is embedded, and the CDN scripts nbconvert's template
+    and plotly's renderer add (for LaTeX) would only fail to load and log errors without
+    network. Inline scripts are kept.
+    """
+    return _EXTERNAL_SCRIPT.sub("", body)
 
 
 # ---------------------------------------------------------------------------- result
