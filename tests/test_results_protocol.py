@@ -25,7 +25,7 @@ from quantlab._result import Result
 
 def _discover() -> dict[str, type]:
     for mod in pkgutil.walk_packages(quantlab.__path__, "quantlab."):
-        if ".cli" not in mod.name:
+        if ".cli" not in mod.name and not mod.name.endswith("__main__"):
             importlib.import_module(mod.name)
     found: dict[str, type] = {}
     stack = list(Result.__subclasses__())
