@@ -197,7 +197,7 @@ class MorningSummary(Result):
     def title(self) -> str:
         stale = int(self.freshness["stale"].sum())
         return (f"Morning summary {self.as_of:%Y-%m-%d %H:%M} — {len(self.weights)} symbols, "
-                f"{'%d stale' % stale if stale else 'data fresh'}, VaR "
+                f"{f'{stale} stale' if stale else 'data fresh'}, VaR "
                 f"{'BREACH' if self.var['breach'].any() else 'within limit'}, "
                 f"traffic light {self.traffic_light}")
 
