@@ -145,6 +145,13 @@ def _nightly_run():
                       data={"status": "stale", "detail": "refresh failed"}, elapsed=9.0, workers=2)
 
 
+def _morning_summary():
+    from quantlab.reports.summary import morning_summary
+
+    return morning_summary(quantlab.load_sample(list(W)), W, strategies="sma_cross:fast=5,slow=20",
+                           as_of="2025-06-10", oos_days=60)
+
+
 FACTORIES: dict[str, Callable[[], Result]] = {
     "VaRResult": _risk(lambda risk: risk.value_at_risk(_rets(), method="historical", weights=W)),
     "VaRComparison": _risk(lambda risk: risk.value_at_risk(_rets(), method="all", weights=W, seed=1,
@@ -173,6 +180,7 @@ FACTORIES: dict[str, Callable[[], Result]] = {
     "FetchReport": _fetch_report,
     "ReportRun": _report_run,
     "NightlyRun": _nightly_run,
+    "MorningSummary": _morning_summary,
 }
 
 

@@ -14,7 +14,9 @@ SMALL = {
     "risk_report.ipynb": {"symbols": "BTC/USDT,ETH/USDT", "weights": "0.6,0.4", "window": 500},
     "rebalance.ipynb": {"symbols": "BTC/USDT,ETH/USDT,BNB/USDT", "policies": "monthly,threshold",
                         "holdings_file": str(NOTEBOOKS.parent / "examples" / "holdings.csv")},
-    "nightly.ipynb": {"reports_dir": "reports"},     # no nights yet: the empty history renders
+    "nightly.ipynb": {"symbols": "BTC/USDT,ETH/USDT", "weights": "0.6,0.4", "oos_days": 60,
+                      "strategies": "sma_cross:fast=5,slow=20", "reports_dir": "reports"},
+    # ^ no nights yet: the empty history renders
 }
 
 

@@ -132,7 +132,7 @@ def test_default_config_finds_the_project_notebooks() -> None:
     from quantlab.reports.config import load_config
 
     cfg = load_config()
-    assert [r.name for r in cfg.reports] == ["research", "risk_report", "rebalance"]
+    assert [r.name for r in cfg.reports] == ["research", "risk_report", "rebalance", "nightly"]
     assert all(r.notebook.is_file() for r in cfg.reports)
 
 
