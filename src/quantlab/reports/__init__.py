@@ -6,6 +6,7 @@
 * :func:`run_nightly` — the configured set of reports into ``reports/<date>/`` with an index
   (``quantlab report nightly``);
 * :func:`nightly_history` — every night's status and figures as one table;
+* :func:`morning_summary` — the morning view of one portfolio and its strategies (nightly.ipynb);
 * :func:`write_report` — an HTML page of figures and tables.
 """
 
@@ -17,12 +18,13 @@ from typing import Any
 from quantlab.reports.html import write_report
 from quantlab.reports.metrics import record, recorded
 
-__all__ = ["NightlyRun", "ReportRun", "nightly_history", "record", "recorded", "run_nightly",
-           "run_notebook", "write_report"]
+__all__ = ["MorningSummary", "NightlyRun", "ReportRun", "morning_summary", "nightly_history", "record",
+           "recorded", "run_nightly", "run_notebook", "write_report"]
 
 _LAZY = {"ReportRun": "quantlab.reports.runner", "run_notebook": "quantlab.reports.runner",
          "nightly_history": "quantlab.reports.history",
-         "NightlyRun": "quantlab.reports.nightly", "run_nightly": "quantlab.reports.nightly"}
+         "NightlyRun": "quantlab.reports.nightly", "run_nightly": "quantlab.reports.nightly",
+         "MorningSummary": "quantlab.reports.summary", "morning_summary": "quantlab.reports.summary"}
 
 
 def __getattr__(name: str) -> Any:
