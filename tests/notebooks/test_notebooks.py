@@ -1,4 +1,5 @@
-"""Every notebook runs top to bottom with papermill on the `quantlab` kernel (small parameters)."""
+"""Every notebook runs top to bottom through the report runner (papermill on the `quantlab`
+kernel, small parameters); the figures it records equal the library's own results."""
 
 from __future__ import annotations
 
@@ -32,19 +33,47 @@ def test_notebook_is_committed_without_outputs(name: str) -> None:
             assert not cell.get("outputs") and cell.get("execution_count") is None, name
 
 
+def _expected(name: str) -> dict[str, float]:
+    """The figures each notebook records, computed directly with the library (same inputs)."""
+    import quantlab as ql
+    from quantlab import risk
+
+    if name == "research.ipynb":
+        p = SMALL[name]
+        res = ql.backtest("sma_cross", ql.load_sample("BTC/USDT"), params={"fast": p["fast"], "slow": p["slow"]},
+                          fees_bps=10.0, slippage_bps=5.0)
+        s = res.stats()
+        return {"sharpe": s["sharpe"], "total_return": s["total_return"], "max_drawdown": s["max_drawdown"]}
+    if name == "risk_report.ipynb":
+        rets = risk.returns_from_prices(ql.load_sample(["BTC/USDT", "ETH/USDT"])["close"])
+        v = risk.value_at_risk(rets, level=0.99, method="historical", weights={"BTC/USDT": 0.6, "ETH/USDT": 0.4})
+        return {"var_99_hist": v.var, "es_99_hist": v.es}
+    return {}
+
+
 @pytest.mark.parametrize("name", sorted(SMALL))
-def test_notebook_executes(name: str, tmp_path: Path) -> None:
-    import papermill as pm
+def test_notebook_executes(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
     from jupyter_client.kernelspec import KernelSpecManager
+
+    from quantlab.reports import run_notebook
 
     if "quantlab" not in KernelSpecManager().find_kernel_specs():
         pytest.fail("the 'quantlab' Jupyter kernel is not registered; run `make test` (it installs it)")
-    out = tmp_path / name
-    pm.execute_notebook(str(NOTEBOOKS / name), str(out), parameters=SMALL[name],
-                        kernel_name="quantlab", cwd=str(tmp_path), progress_bar=False)
-    nb = json.loads(out.read_text())
+    src = str(NOTEBOOKS.parent / "src")  # the kernel imports quantlab from this checkout
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([src, *filter(None, [os.environ.get("PYTHONPATH")])]))
+    run = run_notebook(NOTEBOOKS / name, SMALL[name], tmp_path / "out", cwd=tmp_path, kernel="quantlab")
+    assert run.status == "ok", run.error
+    nb = json.loads(run.executed.read_text())
     outputs = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     html = "".join("".join(o.get("data", {}).get("text/html", "")) for o in outputs)
     assert "plotly" in html.lower()           # figures rendered with the offline renderer
     assert NEEDLE[name] in html               # the notebook's key result table rendered
+    page = run.html.read_text()
+    assert "Plotly.newPlot" in page and "not able to be represented" not in page
+    metrics = json.loads(run.metrics_path.read_text())
+    assert metrics, "the notebook recorded no headline figures"
+    for key, value in _expected(name).items():    # metrics.json == the library's own results
+        assert metrics[key] == pytest.approx(value, rel=1e-12), key
