@@ -248,6 +248,10 @@ def test_cron_install_replace_remove_keeps_other_lines(project: Path, fakes: Fak
 
     assert cli("schedule", "show") == 0
     assert lines[4] in capsys.readouterr().out
+    assert cli("schedule", "install", "--no-enable", "--project", str(project)) == 0
+    assert "a crontab line tagged '# quantlab-nightly' is installed too" in capsys.readouterr().err
+    assert cli("schedule", "remove", "--systemd", "--no-disable") == 0
+    assert fakes.crontab.read_text().splitlines()[4] == lines[4]
     assert cli("schedule", "remove", "--cron") == 0
     assert "removed crontab line" in capsys.readouterr().out
     assert fakes.crontab.read_text().splitlines() == others
@@ -290,3 +294,8 @@ def test_missing_config_is_an_error_before_anything_is_written(
     assert cli("schedule", "install", "--project", str(project), "--config", "nope.toml") == 1
     assert "config not found: nope.toml" in capsys.readouterr().err
     assert not fakes.units.exists()
+
+
+def test_project_must_be_a_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli("schedule", "install", "--dry-run", "--project", str(tmp_path / "nope")) == 2
+    assert "--project is not a folder" in capsys.readouterr().err

@@ -64,6 +64,12 @@ def install(args: argparse.Namespace) -> int:
                                     f"{sch.ENABLE_CMD}") from None
         print(f"enabled {sch.TIMER}: daily at {p.at} (a missed night runs at the next boot)")
     print(f"logs: journalctl --user -u {sch.SERVICE}")
+    try:
+        if sch.cron_entries():
+            _warn(f"a crontab line tagged '{sch.CRON_TAG}' is installed too; "
+                  "`quantlab schedule remove --cron` removes it")
+    except sch.ScheduleError:
+        pass
     return 0
 
 

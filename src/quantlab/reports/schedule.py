@@ -35,6 +35,7 @@ __all__ = [
     "TIMER",
     "ScheduleError",
     "SchedulePlan",
+    "cron_entries",
     "crontab_line",
     "install_cron",
     "install_systemd",
@@ -43,6 +44,7 @@ __all__ = [
     "read_crontab",
     "remove_cron",
     "remove_systemd",
+    "systemctl",
     "systemd_escape",
     "systemd_units",
     "unit_dir",
@@ -121,7 +123,7 @@ def plan(at: str = "02:30", *, project: str | os.PathLike[str] = ".",
     if keep is not None and int(keep) < 1:
         raise ParameterError(f"--keep must be >= 1, got {keep}")
     proj = _abs(project)
-    if proj.exists() and not proj.is_dir():
+    if not proj.is_dir():
         raise ParameterError(f"--project is not a folder: {proj}")
     out_dir = _abs(out) if out is not None else proj / "reports"
     if config is not None and not Path(config).is_file():
