@@ -299,3 +299,16 @@ def test_missing_config_is_an_error_before_anything_is_written(
 def test_project_must_be_a_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli("schedule", "install", "--dry-run", "--project", str(tmp_path / "nope")) == 2
     assert "--project is not a folder" in capsys.readouterr().err
+
+
+def test_the_cron_command_runs_in_the_project_and_appends_to_the_log(project: Path) -> None:
+    """The shell quoting of the line, checked by running it (with a stand-in command)."""
+    p = sch.plan("01:00", project=project, env={"QUANTLAB_NOTEBOOKS": "nb 100%"})
+    probe = "import os, sys; print(os.getcwd(), os.environ['QUANTLAB_NOTEBOOKS'], sys.argv[1:])"
+    p = sch.SchedulePlan(hour=p.hour, minute=p.minute, project=p.project, out=p.out / "a b",
+                         command=(sys.executable, "-c", probe, "x y"), env=p.env)
+    command = sch.crontab_line(p).split(" ", 5)[5].replace("\\%", "%")   # what cron hands to sh
+    for _ in range(2):
+        subprocess.run(["/bin/sh", "-c", command], check=True, timeout=60)
+    log = (project / "reports" / "a b" / "nightly.log").read_text().splitlines()
+    assert log == [f"{project} nb 100% ['x y']"] * 2
