@@ -1,4 +1,4 @@
-"""``python -m quantlab``: the command line."""
+"""``python -m quantlab``: the ``quantlab`` command (what the scheduled nightly run calls)."""
 
 import sys
 

@@ -99,16 +99,3 @@ def test_without_the_quantlab_kernel_runs_on_this_interpreter(
     assert spec.argv[0] == sys.executable
     run = run_notebook(NB / "sleepy.ipynb", {"value": 7}, tmp_path, kernel=name)
     assert run.ok and run.kernel == name and run.metrics == {"value": 7, "slept": 0.0}
-
-
-def test_schedule_prints_a_crontab_line_and_systemd_units(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli("report", "schedule", "--at", "3:05", "--out", str(tmp_path / "r"), "--keep", "30",
-               "--project", str(tmp_path)) == 0
-    line = capsys.readouterr().out.splitlines()[-1]
-    assert line.startswith(f"5 3 * * * cd {tmp_path} && ")
-    assert "report nightly --out" in line and "--keep 30" in line and "nightly.log" in line
-    assert cli("report", "schedule", "--systemd") == 0
-    out = capsys.readouterr().out
-    assert "OnCalendar=*-*-* 02:30:00" in out and "ExecStart=" in out
-    assert cli("report", "schedule", "--at", "25:00") == 2

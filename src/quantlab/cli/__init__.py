@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         rebalance_cmd,
         report_cmd,
         risk_cmd,
+        schedule_cmd,
         strategies_cmd,
     )
 
@@ -49,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for module in (data_cmd, strategies_cmd, backtest_cmd, risk_cmd, rebalance_cmd, report_cmd,
-                   demo_cmd):
+                   schedule_cmd, demo_cmd):
         module.register(sub)
     return parser
 

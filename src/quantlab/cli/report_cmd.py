@@ -61,18 +61,10 @@ def _nightly(args: argparse.Namespace) -> int:
 
 
 def _schedule(args: argparse.Namespace) -> int:
-    from quantlab.reports.schedule import crontab_line, systemd_units
+    from quantlab.cli.schedule_cmd import install
 
-    kw = {"config": args.config, "out": args.out, "workers": args.workers, "keep": args.keep}
-    if args.systemd:
-        for name, text in systemd_units(args.at, project=args.project, **kw).items():
-            print(f"# ~/.config/systemd/user/{name}\n{text}")
-        print("# then: systemctl --user daemon-reload && "
-              "systemctl --user enable --now quantlab-nightly.timer")
-    else:
-        print("# add with `crontab -e`:")
-        print(crontab_line(args.at, project=args.project, **kw))
-    return 0
+    args.dry_run = True
+    return install(args)
 
 
 def _positive(text: str) -> int:
@@ -86,7 +78,7 @@ def _positive(text: str) -> int:
 
 
 def register(sub: Any) -> None:
-    """Add the ``report`` command group (``run``, ``nightly``)."""
+    """Add the ``report`` command group (``run``, ``nightly``, ``schedule``)."""
     p = sub.add_parser("report", help="run notebooks as reports (HTML + metrics.json), nightly sets")
     rsub = p.add_subparsers(dest="report_command", metavar="SUBCOMMAND")
     rsub.required = True
@@ -113,15 +105,9 @@ def register(sub: Any) -> None:
                    help="keep only the newest N dated folders (default: keep all)")
     n.set_defaults(func=_nightly)
 
-    s = rsub.add_parser("schedule", help="print the crontab line (or systemd units) running nightly")
-    s.add_argument("--at", default="02:30", help="time of day HH:MM (default 02:30)")
-    s.add_argument("--project", default=".", help="folder the run starts in (default: here)")
-    s.add_argument("--config", help="TOML config (default: the packaged set)")
-    s.add_argument("--out", default="reports", help="root folder (default reports/)")
-    s.add_argument("--workers", type=_positive, default=2)
-    s.add_argument("--keep", type=_positive, default=None)
-    s.add_argument("--systemd", action="store_true", help="print systemd user units instead")
+    from quantlab.cli.schedule_cmd import add_install_arguments
+
+    s = rsub.add_parser("schedule", help="print what `quantlab schedule install` would write "
+                                         "(= schedule install --dry-run)")
+    add_install_arguments(s, dry_run=False)
     s.set_defaults(func=_schedule)
-
-
-
