@@ -48,6 +48,21 @@ def _expected(name: str) -> dict[str, float]:
         rets = risk.returns_from_prices(ql.load_sample(["BTC/USDT", "ETH/USDT"])["close"])
         v = risk.value_at_risk(rets, level=0.99, method="historical", weights={"BTC/USDT": 0.6, "ETH/USDT": 0.4})
         return {"var_99_hist": v.var, "es_99_hist": v.es}
+    if name == "rebalance.ipynb":
+        from quantlab import portfolio as pf
+        from quantlab.data import sample_symbols
+
+        p = SMALL[name]
+        closes = ql.load_sample(p["symbols"].split(","))["close"]
+        window = risk.returns_from_prices(closes).iloc[-90:]
+        target = pf.optimize(window, "erc", cov="ledoit_wolf")
+        last = ql.load_sample(sample_symbols())["close"].iloc[-1]
+        plan = pf.plan_rebalance(p["holdings_file"], last, target, markets="binance", bands=0.05,
+                                 lot_method="hifo", costs={"fee_bps": 10.0, "spread_bps": 2},
+                                 as_of=closes.index[-1])
+        bt = pf.backtest_rebalancing(closes.loc[closes.dropna().index[0]:], "monthly", target="erc",
+                                     lookback=90, cov="ledoit_wolf", fees_bps=10.0).stats()
+        return {"orders": len(plan.orders), "sharpe": bt["sharpe"], "turnover_annual": bt["turnover_annual"]}
     return {}
 
 
