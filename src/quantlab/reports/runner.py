@@ -198,6 +198,9 @@ def _engine_name() -> str:
                                  kernel_name=kernel_name, log=logging.getLogger("papermill"),
                                  log_output=log_output, stdout_file=stdout_file,
                                  stderr_file=stderr_file)
+            # the kernel runs on loopback for this one notebook: its startup warning about
+            # unencrypted TCP (ipykernel >= 7) is noise on the user's terminal
+            final.setdefault("extra_arguments", ["--IPKernelApp.log_level=ERROR"])
             return PapermillNotebookClient(nb_man, **final).execute(env=env, cwd=cwd)
 
     papermill_engines.register(name, _Engine)
