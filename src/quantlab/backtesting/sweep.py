@@ -20,6 +20,7 @@ import pandas as pd
 
 from quantlab._result import Result
 from quantlab._util import to_jsonable
+from quantlab._validate import check_range
 from quantlab.backtesting import metrics
 from quantlab.backtesting.engine import (
     PreparedData,
@@ -165,8 +166,7 @@ def sweep(
         )
     if not grid_in:
         raise ParameterError("give at least one parameter range to sweep, e.g. fast=range(2, 50)")
-    if int(chunk_size) < 1:
-        raise ParameterError(f"chunk_size={chunk_size!r} must be >= 1")
+    chunk_size = check_range(chunk_size, "chunk_size", 1, integer=True)
     grid = {k: _as_values(k, v) for k, v in grid_in.items()}
     opts = BacktestOptions.from_kwargs(**options)
     runs, rejected = _combinations(cls, base, grid, constraint)
@@ -193,8 +193,8 @@ def sweep(
                file=sys.stderr)
     scores: list[dict[str, np.ndarray]] = []
     try:
-        for lo in range(0, len(runs), int(chunk_size)):
-            chunk = runs[lo:lo + int(chunk_size)]
+        for lo in range(0, len(runs), chunk_size):
+            chunk = runs[lo:lo + chunk_size]
             keys = list(range(len(chunk)))
             if pdata.is_panel:
                 batch = None

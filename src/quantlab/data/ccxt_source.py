@@ -138,9 +138,7 @@ def _call(
 
 def _page_limit(ex: ccxt.Exchange, limit: int | None) -> int | None:
     if limit is not None:
-        if int(limit) <= 0:
-            raise ParameterError(f"limit must be positive, not {limit}")
-        return int(limit)
+        return check_range(limit, "limit", 1, integer=True)
     try:
         value = ex.features["spot"]["fetchOHLCV"]["limit"]
         return int(value) if value else None
