@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
+
 from quantlab.data.symbols import normalize_symbol
 from quantlab.errors import ParameterError
 
-__all__ = ["parse_symbols"]
+__all__ = ["parse_symbols", "positive_int"]
 
 
 def parse_symbols(text: str | None, *, required: bool = True, flag: str = "--symbols"
@@ -28,3 +30,14 @@ def parse_symbols(text: str | None, *, required: bool = True, flag: str = "--sym
             raise ParameterError(f"{flag} lists {sym} twice")
         syms.append(sym)
     return syms
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1 (``--workers``, ``--keep``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value

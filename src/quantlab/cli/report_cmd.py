@@ -8,6 +8,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from quantlab.cli._args import positive_int as _positive
+
 __all__ = ["register"]
 
 
@@ -65,16 +67,6 @@ def _schedule(args: argparse.Namespace) -> int:
 
     args.dry_run = True
     return install(args)
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 def register(sub: Any) -> None:

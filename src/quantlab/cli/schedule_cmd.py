@@ -6,17 +6,9 @@ import argparse
 import sys
 from typing import Any
 
+from quantlab.cli._args import positive_int as _positive
+
 __all__ = ["add_install_arguments", "install", "register"]
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 def _warn(msg: str) -> None:
