@@ -8,6 +8,8 @@ Conventions: simple returns, fractions (0.05 = 5 %), drawdowns positive, annuali
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -16,6 +18,7 @@ from quantlab.data.timeframes import periods_per_year
 __all__ = [
     "PERCENT_STATS",
     "STAT_NAMES",
+    "EquityCurve",
     "cagr",
     "drawdown",
     "equity_drawdown",
@@ -63,6 +66,24 @@ def equity_returns(equity: pd.Series, init_cash: float) -> pd.Series:
 def equity_drawdown(equity: pd.Series) -> pd.Series:
     """Drawdown of an equity curve from its running peak (positive fraction)."""
     return pd.Series(drawdown(equity.to_numpy())[:, 0], index=equity.index, name="drawdown")
+
+
+class EquityCurve:
+    """Mixin of results with an ``equity`` Series and ``options.init_cash``: their returns and
+    drawdown, derived (never stored)."""
+
+    equity: pd.Series
+    options: Any
+
+    @property
+    def returns(self) -> pd.Series:
+        """Simple per-bar returns of the equity curve (the first bar against initial cash)."""
+        return equity_returns(self.equity, self.options.init_cash)
+
+    @property
+    def drawdown(self) -> pd.Series:
+        """Drawdown from the running peak (positive fraction)."""
+        return equity_drawdown(self.equity)
 
 
 def _2d(a: np.ndarray) -> np.ndarray:

@@ -59,7 +59,7 @@ def positions_table(pf: Any, symbols: tuple[str, ...] | list[str]) -> pd.DataFra
 
 
 @dataclass(repr=False)
-class BacktestResult(Result):
+class BacktestResult(metrics.EquityCurve, Result):
     """Outcome of :func:`quantlab.backtest`.
 
     Attributes
@@ -142,16 +142,6 @@ class BacktestResult(Result):
         )
 
     # -- derived series -----------------------------------------------------------------
-    @property
-    def returns(self) -> pd.Series:
-        """Simple per-bar returns of the equity curve (first bar against initial cash)."""
-        return metrics.equity_returns(self.equity, self.options.init_cash)
-
-    @property
-    def drawdown(self) -> pd.Series:
-        """Drawdown from the running peak (positive fraction)."""
-        return metrics.equity_drawdown(self.equity)
-
     @property
     def symbols(self) -> list[str]:
         """Symbols traded."""

@@ -411,7 +411,7 @@ def _chain(curves: list[pd.Series], init_cash: float) -> pd.Series:
 
 # ---------------------------------------------------------------------------- the result
 @dataclass(repr=False)
-class WalkForwardResult(Result):
+class WalkForwardResult(metrics.EquityCurve, Result):
     """Outcome of :func:`quantlab.walk_forward`.
 
     ``stats()`` gives the stitched out-of-sample figures and the robustness ratios,
@@ -467,16 +467,6 @@ class WalkForwardResult(Result):
         """Buy-and-hold over the test windows, chained the same way."""
         return _chain([f.oos.benchmark for f in self.folds],
                       self.options.init_cash).rename("buy_and_hold")
-
-    @property
-    def returns(self) -> pd.Series:
-        """Per-bar returns of the stitched equity (each fold's first bar against its start)."""
-        return metrics.equity_returns(self.equity, self.options.init_cash)
-
-    @property
-    def drawdown(self) -> pd.Series:
-        """Drawdown of the stitched equity from its running peak (positive fraction)."""
-        return metrics.equity_drawdown(self.equity)
 
     @property
     def chosen(self) -> pd.DataFrame:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import pandas as pd
 
-from quantlab.reports.index import dated_folders
+from quantlab.reports.index import dated_folders, night_status
 from quantlab.reports.metrics import read_metrics
 
 __all__ = ["nightly_history"]
@@ -32,15 +31,8 @@ def nightly_history(out: str | os.PathLike[str] = "reports") -> pd.DataFrame:
     root = Path(out)
     rows: dict[pd.Timestamp, dict[str, object]] = {}
     for date in dated_folders(root):
-        try:
-            summary = json.loads((root / date / "nightly.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            summary = {}
-        runs = summary.get("runs", [])
-        failed = sum(r.get("status") != "ok" for r in runs)
-        row: dict[str, object] = {"status": ("failed" if failed else "ok") if runs else "?",
-                                  "failed": failed,
-                                  "data": summary.get("data", {}).get("status", "")}
+        night = night_status(root, date)
+        row: dict[str, object] = {k: night[k] for k in ("status", "failed", "data")}
         for sub in sorted(p for p in (root / date).iterdir() if p.is_dir()):
             for key, value in read_metrics(sub / "metrics.json").items():
                 if isinstance(value, int | float) and not isinstance(value, bool):

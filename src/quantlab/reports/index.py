@@ -29,6 +29,20 @@ def dated_folders(out: Path) -> list[str]:
     return sorted(p.name for p in out.iterdir() if p.is_dir() and DATE_RE.match(p.name))
 
 
+def night_status(out: Path, date: str) -> dict[str, Any]:
+    """Status of one dated night from its ``nightly.json``: ``status`` (ok / failed / ? when
+    unreadable or empty), ``reports``, ``failed``, ``data`` (data status) and ``elapsed``."""
+    try:
+        summary = json.loads((out / date / "nightly.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        summary = {}
+    runs = summary.get("runs", []) if isinstance(summary, dict) else []
+    failed = sum(r.get("status") != "ok" for r in runs)
+    return {"status": ("failed" if failed else "ok") if runs else "?", "reports": len(runs),
+            "failed": failed, "data": summary.get("data", {}).get("status", "") if runs else "",
+            "elapsed": float(summary.get("elapsed", 0.0)) if runs else 0.0}
+
+
 def _head(title: str) -> str:
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{_STYLE}{_EXTRA}</style></head><body><h1>{html.escape(title)}</h1>")
@@ -132,17 +146,11 @@ def render_root_index(out: Path, title: str = "quantlab nightly") -> str:
     parts = [_head(title), "<table><tr><th class='l'>date</th><th>status</th><th>reports</th>"
              "<th>failed</th><th class='l'>data</th><th>run time</th></tr>"]
     for date in reversed(dated_folders(out)):
-        try:
-            s = json.loads((out / date / "nightly.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            s = {}
-        runs = s.get("runs", [])
-        failed = sum(r.get("status") != "ok" for r in runs)
-        status = "?" if not s else "failed" if failed else "ok"
-        data = s.get("data", {}).get("status", "")
+        night = night_status(out, date)
+        status, failed, data = night["status"], night["failed"], night["data"]
         parts.append(f"<tr><td class='l'><a href='{date}/index.html'>{date}</a></td>"
-                     f"<td class='{status}'>{status}</td><td>{len(runs)}</td><td>{failed}</td>"
+                     f"<td class='{status}'>{status}</td><td>{night['reports']}</td><td>{failed}</td>"
                      f"<td class='l {'stale' if data == 'stale' else ''}'>{html.escape(data)}</td>"
-                     f"<td>{s.get('elapsed', 0):.1f} s</td></tr>")
+                     f"<td>{night['elapsed']:.1f} s</td></tr>")
     parts.append("</table></body></html>")
     return "\n".join(parts)
