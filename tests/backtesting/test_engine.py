@@ -84,5 +84,5 @@ def test_period_slicing_keeps_warmup(btc: pd.DataFrame) -> None:
 def test_leverage_sizes_are_refused(btc: pd.DataFrame) -> None:
     from quantlab.errors import StrategyError
 
-    with pytest.raises(StrategyError, match="without leverage"):
+    with pytest.raises(StrategyError, match="above leverage=1"):
         backtest("sma_cross+vol_target", btc, params={"target_vol": 3.0, "max_leverage": 2.0})

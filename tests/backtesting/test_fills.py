@@ -143,11 +143,15 @@ def test_take_profit_and_trailing_stop() -> None:
 
 def test_long_short_reverses_on_exit_signal() -> None:
     res = backtest(scripted((0,), (2,)), RISING, fees_bps=0, direction="long_short")
-    sides = res.orders["side"].tolist()
-    assert sides == ["buy", "sell"]
-    # all-in reversal: sells the long and opens a short with the proceeds in one order.
-    assert res.orders["size"].iloc[1] > res.orders["size"].iloc[0]
-    assert set(res.trades["direction"]) == {"long", "short"}
+    # Exit on bar 2 -> at bar 3's open 130: sell the long (10,000/110 units), then short all
+    # of the equity after it (10,000 x 130/110 = 11,818.18) -> 90.909... units.
+    assert res.orders["side"].tolist() == ["buy", "sell", "sell"]
+    assert res.orders["price"].tolist() == [110.0, 130.0, 130.0]
+    assert res.orders["size"].iloc[1] == pytest.approx(10_000 / 110, rel=1e-12)
+    assert res.orders["size"].iloc[2] == pytest.approx(10_000 / 110, rel=1e-12)  # 11,818.18 / 130
+    assert res.trades["direction"].tolist() == ["long", "short"]
+    # short 90.909 units from 130, marked at the last close 155: equity 11,818.18 - 90.909 x 25
+    assert res.equity.iloc[-1] == pytest.approx(10_000 * 130 / 110 - 10_000 / 110 * 25, rel=1e-12)
 
 
 def test_option_errors_are_one_line_parameter_errors() -> None:

@@ -10,21 +10,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from quantlab.backtesting.sim import (
+    MAX_REC_PER_ASSET,
+    N_REC,
     REASON_SIGNAL,
     REASON_STOP_LOSS,
     REASON_TAKE_PROFIT,
     REASON_TRAILING,
-    init_state,
+    init_account,
+    init_assets,
+    make_params,
     run,
+    signal_array,
     step,
 )
-from quantlab.backtesting.sim.kernel import (
-    MAX_ORDERS_PER_BAR,
-    N_REC_FIELDS,
-    S_CASH,
-    S_EQUITY,
-    S_POS,
-)
+from quantlab.backtesting.sim.kernel import A_CASH, A_EQUITY, REC_SIZE, X_POS
 from tests.backtesting.sim_reference import reference
 
 FEE = 0.001  # 10 bps
@@ -40,7 +39,7 @@ def flags(n, at):
 
 def orders(r):
     """Records as (bar, side, units, price, fee, reason) tuples."""
-    return [(int(b), int(s), u, p, f, int(why)) for b, s, u, p, f, why in r.records]
+    return [(int(b), int(s), u, p, f, int(why)) for b, _, s, u, p, f, why, *_ in r.records]
 
 
 def approx(x):
@@ -81,7 +80,7 @@ def test_close_fill():
     r = run(OP, HI, LW, CL, flags(5, [0]), flags(5, [2]), fee=FEE, fill_at_close=True)
     units = 10_000 / (101 * 1.001)                        # buy at bar 0's close 101
     assert [(b, s, p) for b, s, _, p, _, _ in orders(r)] == [(0, 1, 101.0), (2, -1, 105.0)]
-    assert r.records[0, 2] == approx(units) and r.position[1] == approx(units)
+    assert r.records[0, REC_SIZE] == approx(units) and r.position[1] == approx(units)
     assert r.equity[0] == approx(10_000 / 1.001)          # marked at 101 right after the fee
     assert r.equity[-1] == approx(10_000 * 105 * 0.999 / (101 * 1.001))  # 10375.26829606
     assert r.equity[-1] == lit(10375.268296060)
@@ -251,25 +250,26 @@ def test_bar_by_bar_from_saved_states_equals_whole_history(seed):
     o, h, lo, c = random_market(rng, n, 3)
     sig = [rng.random(n) < 0.2 for _ in range(4)]
     size = rng.choice([0.5, 1.0], n)
-    params = (0.001, 0.0005, 0.04, 0.08, 0.03, bool(seed % 2), 1)
-    whole = run(o, h, lo, c, *sig, size=size, fee=params[0], slippage=params[1],
-                stop_loss=params[2], take_profit=params[3], trailing_stop=params[4],
-                fill_at_close=params[5], long_short=True)
+    params = dict(fee=0.001, slippage=0.0005, stop_loss=0.04, take_profit=0.08,
+                  trailing_stop=0.03, fill_at_close=bool(seed % 2), long_short=True)
+    whole = run(o, h, lo, c, *sig, size=size, **params)
     assert len(whole.records) > 5
-    s = init_state(10_000.0)
-    buf = np.empty((MAX_ORDERS_PER_BAR, N_REC_FIELDS))
+    prm = make_params(**params)
+    block = signal_array(n, 1, entries=sig[0], exits=sig[1], short_entries=sig[2],
+                         short_exits=sig[3], size=size)
+    a, x = init_account(10_000.0), init_assets(1)
+    buf = np.empty((MAX_REC_PER_ASSET, N_REC))
     recs, eq, pos = [], [], []
     for i in range(n):
-        s = s.copy()  # resume every bar from a saved copy of the state
-        m = step(s, buf, i, o[i], h[i], lo[i], c[i], sig[0][i], sig[1][i], sig[2][i],
-                 sig[3][i], size[i], *params)
+        a, x = a.copy(), x.copy()  # resume every bar from a saved copy of the state
+        m = step(a, x, block[i], o[i:i + 1], h[i:i + 1], lo[i:i + 1], c[i:i + 1], i, prm, buf)
         recs.extend(buf[:m].copy())
-        eq.append(s[S_EQUITY])
-        pos.append(s[S_POS])
+        eq.append(a[A_EQUITY])
+        pos.append(x[0, X_POS])
     assert np.array_equal(np.array(eq), whole.equity)
     assert np.array_equal(np.array(pos), whole.position)
-    assert np.array_equal(np.array(recs).reshape(-1, N_REC_FIELDS), whole.records)
-    assert s[S_CASH] == whole.cash[-1]
+    assert np.array_equal(np.array(recs).reshape(-1, N_REC), whole.records, equal_nan=True)
+    assert a[A_CASH] == whole.cash[-1]
 
 
 # ------------------------------------------------------------------------ vectorbt oracle
@@ -293,8 +293,9 @@ def test_vectorbt_oracle_long_only_next_open(size, seed):
     np.testing.assert_allclose(r.equity, pf.value().to_numpy(), rtol=1e-9)
     rec = pf.orders.records
     assert len(rec) == len(r.records) > 4
-    np.testing.assert_array_equal(rec["idx"], r.records[:, 0])
-    np.testing.assert_array_equal(np.where(rec["side"] == 0, 1.0, -1.0), r.records[:, 1])
-    np.testing.assert_allclose(rec["size"], r.records[:, 2], rtol=1e-9)
-    np.testing.assert_allclose(rec["price"], r.records[:, 3], rtol=1e-12)
-    np.testing.assert_allclose(rec["fees"], r.records[:, 4], rtol=1e-9)
+    got = np.array(orders(r))
+    np.testing.assert_array_equal(rec["idx"], got[:, 0])
+    np.testing.assert_array_equal(np.where(rec["side"] == 0, 1.0, -1.0), got[:, 1])
+    np.testing.assert_allclose(rec["size"], got[:, 2], rtol=1e-9)
+    np.testing.assert_allclose(rec["price"], got[:, 3], rtol=1e-12)
+    np.testing.assert_allclose(rec["fees"], got[:, 4], rtol=1e-9)

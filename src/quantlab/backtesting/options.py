@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
+import numpy as np
+
 from quantlab._validate import check_choice, check_number, check_range
 from quantlab.errors import ParameterError
 
@@ -52,11 +54,11 @@ class BacktestOptions:
     direction : {"long_only", "long_short"}
         With ``long_short`` a strategy without explicit short signals goes short on exits.
     sizing : {"all_in", "fixed_fraction", "risk_per_trade", "vol_target"}
-        ``all_in``: spend all available cash (fee included). ``fixed_fraction``: spend
-        ``fraction`` of available cash. ``risk_per_trade``: size so that hitting ``stop_loss``
-        loses ``risk`` of available cash (fraction = risk / stop_loss, capped at 1).
-        ``vol_target``: fraction = target_vol / realized volatility (capped at 1); the size is 0
-        (no entry) while the volatility is unknown, i.e. during the first ``vol_lookback`` bars.
+        Every entry commits a fraction of the account's *equity* (notional plus fee), capped
+        by ``leverage``. ``all_in``: all of it (1). ``fixed_fraction``: ``fraction``.
+        ``risk_per_trade``: risk / stop distance, so hitting the stop loses about ``risk`` of
+        equity. ``vol_target``: target_vol / realized volatility; 0 (no entry) while the
+        volatility is unknown, i.e. during the first ``vol_lookback`` bars.
     fraction, risk : float, optional
         Parameters of ``fixed_fraction`` (default 1.0) and ``risk_per_trade`` (default 0.01)
         sizing. Giving one with another sizing is an error (it would be ignored); they are
@@ -67,11 +69,28 @@ class BacktestOptions:
     stop_loss, take_profit : float, optional
         Stop distances as fractions of the fill price (0.05 = 5 %).
     trailing_stop : float, optional
-        Trailing stop distance from the highest price since entry (fraction).
+        Trailing stop distance from the highest high (long) / lowest low (short) since entry
+        (fraction); may be combined with ``stop_loss`` (the nearer level counts).
     allocation : {"sleeves", "shared"}
         Multi-asset signal strategies: ``sleeves`` splits capital equally into one independent
-        sleeve per asset; ``shared`` uses one cash pool (orders sized from available cash).
+        sleeve per asset; ``shared`` uses one cash pool (entries sized from its equity).
         Target-weight strategies always share one cash pool.
+    accumulate : bool
+        Entry signals while a position is open add to it (another ``size`` of equity, within
+        ``leverage``); default False (ignored).
+    leverage : float
+        Largest gross exposure as a multiple of equity (default 1: no borrowing). Entry sizes
+        and target weights may reach it.
+    maintenance_margin : float, optional
+        Margin model: a position is liquidated when equity falls to this fraction of the
+        gross exposure (e.g. 0.005). ``None`` (default): no liquidation.
+    order_ttl : int
+        Bars a limit/stop entry order (``Signals.limit``/``Signals.stop``) stays pending; 0
+        (default): until filled, replaced or cancelled by an exit signal.
+    amount_step, min_amount, min_notional : float
+        Exchange rules (0 = none): order units are rounded down to ``amount_step``; orders below
+        ``min_amount`` units or ``min_notional`` quote value are rejected and reported in
+        ``BacktestResult.rejected``.
     """
 
     init_cash: float = 10_000.0
@@ -88,6 +107,13 @@ class BacktestOptions:
     take_profit: float | None = None
     trailing_stop: float | None = None
     allocation: Allocation = "sleeves"
+    accumulate: bool = False
+    leverage: float = 1.0
+    maintenance_margin: float | None = None
+    order_ttl: int = 0
+    amount_step: float = 0.0
+    min_amount: float = 0.0
+    min_notional: float = 0.0
 
     def __post_init__(self) -> None:
         for name, choices in _CHOICES.items():
@@ -101,7 +127,7 @@ class BacktestOptions:
             if value is None and self.sizing == sizing:
                 object.__setattr__(self, name, _SIZING_DEFAULTS[name])
         for f in fields(self):
-            if f.name in _CHOICES or f.name == "vol_lookback":
+            if f.name in _CHOICES or f.name in ("vol_lookback", "accumulate", "order_ttl"):
                 continue
             check_number(getattr(self, f.name), f.name, allow_none=True)
         check_range(self.init_cash, "init_cash", 0.0, open_low=True)
@@ -118,8 +144,14 @@ class BacktestOptions:
         for name in ("stop_loss", "trailing_stop"):
             check_range(getattr(self, name), name, 0.0, 1.0, open_low=True, open_high=True, allow_none=True)
         check_range(self.take_profit, "take_profit", 0.0, open_low=True, allow_none=True)
-        if self.stop_loss is not None and self.trailing_stop is not None:
-            raise ParameterError("use stop_loss or trailing_stop, not both")
+        if not isinstance(self.accumulate, bool | np.bool_):
+            raise ParameterError(f"accumulate must be True or False, got {self.accumulate!r}")
+        check_range(self.leverage, "leverage", 0.0, 100.0, open_low=True)
+        check_range(self.maintenance_margin, "maintenance_margin", 0.0, 1.0, open_high=True,
+                    allow_none=True)
+        object.__setattr__(self, "order_ttl", check_range(self.order_ttl, "order_ttl", 0, integer=True))
+        for name in ("amount_step", "min_amount", "min_notional"):
+            check_range(getattr(self, name), name, 0.0)
         if self.sizing == "risk_per_trade" and self.stop_loss is None and self.trailing_stop is None:
             raise ParameterError("sizing='risk_per_trade' needs a stop_loss (or trailing_stop) distance")
 
@@ -135,8 +167,9 @@ class BacktestOptions:
 
     @property
     def stop_distance(self) -> float | None:
-        """The stop distance used for risk-per-trade sizing."""
-        return self.stop_loss if self.stop_loss is not None else self.trailing_stop
+        """The stop distance used for risk-per-trade sizing (the nearer of stop-loss and trailing)."""
+        given = [d for d in (self.stop_loss, self.trailing_stop) if d is not None]
+        return min(given) if given else None
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> BacktestOptions:

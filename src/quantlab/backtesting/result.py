@@ -13,50 +13,12 @@ from quantlab._util import format_stat, to_jsonable
 from quantlab.backtesting import metrics
 from quantlab.backtesting.options import BacktestOptions
 from quantlab.backtesting.prepared import PreparedData
+from quantlab.backtesting.records import orders_table, rejected_table, trades_table
+from quantlab.backtesting.simulation import SimRun
+from quantlab.errors import ParameterError
 from quantlab.strategies.base import Signals, Strategy, TargetWeights
 
-__all__ = ["BacktestResult", "orders_table", "positions_table"]
-
-_TRADE_COLS = {
-    "Column": "symbol",
-    "Direction": "direction",
-    "Entry Timestamp": "entry_time",
-    "Avg Entry Price": "entry_price",
-    "Exit Timestamp": "exit_time",
-    "Avg Exit Price": "exit_price",
-    "Size": "size",
-    "PnL": "pnl",
-    "Return": "return",
-    "Status": "status",
-}
-
-
-def orders_table(pf: Any, symbols: tuple[str, ...] | list[str]) -> pd.DataFrame:
-    """Fills of a vectorbt portfolio as a tidy table (time, symbol, side, size, price, notional, fee)."""
-    rec = pf.orders.records_readable
-    out = pd.DataFrame({
-        "time": rec["Timestamp"],
-        "symbol": np.asarray(symbols, dtype=object)[pf.orders.values["col"]],
-        "side": rec["Side"].astype(str).str.lower(),
-        "size": rec["Size"].astype(float),
-        "price": rec["Price"].astype(float),
-    })
-    out["notional"] = out["size"] * out["price"]
-    out["fee"] = rec["Fees"].astype(float).to_numpy()
-    return out.reset_index(drop=True)
-
-
-def positions_table(pf: Any, symbols: tuple[str, ...] | list[str]) -> pd.DataFrame:
-    """Round-trip positions (one row per position opened) with entry/exit, P&L and fees."""
-    rec = pf.positions.records_readable
-    out = rec.rename(columns=_TRADE_COLS)[list(_TRADE_COLS.values())].copy()
-    out["symbol"] = np.asarray(symbols, dtype=object)[pf.positions.values["col"]]
-    out["direction"] = out["direction"].astype(str).str.lower()
-    out["status"] = out["status"].astype(str).str.lower()
-    out["fees"] = (rec["Entry Fees"] + rec["Exit Fees"]).astype(float).to_numpy()
-    out.loc[out["status"] == "open", ["exit_time"]] = pd.NaT
-    return out.reset_index(drop=True)
-
+__all__ = ["BacktestResult"]
 
 @dataclass(repr=False)
 class BacktestResult(metrics.EquityCurve, Result):
@@ -78,15 +40,19 @@ class BacktestResult(metrics.EquityCurve, Result):
         One row per position opened (symbol, direction, entry/exit time and price, size, pnl,
         return, fees, status); still-open positions are marked at the last close.
     orders : DataFrame
-        Every fill (time, symbol, side, size, price, notional, fee).
+        Every fill (time, symbol, side, size, price, notional, fee, reason: signal,
+        stop_loss, take_profit, trailing_stop, liquidation, rebalance, limit_entry, stop_entry).
+    rejected : DataFrame
+        Orders refused by the exchange rules or for lack of buying power (time, symbol, side,
+        size, price, notional, reason); empty when none were.
     benchmark : Series
         Buy-and-hold equity of the same capital (equal weight across symbols).
     prices : DataFrame
         Close prices by symbol.
     signals : Signals or TargetWeights
         The strategy output the backtest traded.
-    portfolio : vectorbt.Portfolio
-        The underlying vectorbt portfolio, for anything not surfaced here.
+    records : ndarray
+        The simulator's raw order records (``quantlab.backtesting.sim.kernel.REC_*`` fields).
     """
 
     strategy: Strategy
@@ -101,45 +67,77 @@ class BacktestResult(metrics.EquityCurve, Result):
     signals: Signals | TargetWeights
     ppy: float
     bar_days: float
-    portfolio: Any = field(repr=False, default=None)
+    rejected: pd.DataFrame = field(default_factory=pd.DataFrame)
+    records: np.ndarray = field(repr=False, default_factory=lambda: np.empty((0, 10)))
 
     _percent = metrics.PERCENT_STATS
     _money = frozenset({"init_cash", "final_equity", "fees_paid"})
 
     @classmethod
-    def from_portfolio(
+    def from_simulation(
         cls,
-        pf: Any,
+        run: SimRun,
         strategy: Strategy,
         pdata: PreparedData,
         opts: BacktestOptions,
         signals: Signals | TargetWeights,
     ) -> BacktestResult:
-        """Build a result from a vectorbt portfolio (grouped for panels)."""
-        equity = pf.value()
-        cash = pf.cash()
-        if isinstance(equity, pd.DataFrame):  # single column, ungrouped
-            equity, cash = equity.iloc[:, 0], cash.iloc[:, 0]
-        assets = pf.assets()
-        positions = assets.to_frame() if isinstance(assets, pd.Series) else assets
-        positions.columns = list(pdata.symbols)
-        close = pdata.close.to_frame() if isinstance(pdata.close, pd.Series) else pdata.close
-        close.columns = list(pdata.symbols)
+        """Build a result from the simulator's output (:func:`~.simulation.simulate_output`)."""
+        index = pdata.close.index
+        symbols = list(pdata.symbols)
+        close = pdata.close.to_frame() if isinstance(pdata.close, pd.Series) else pdata.close.copy()
+        close.columns = symbols
+        last_close = close.ffill().iloc[-1].to_numpy()
         return cls(
             strategy=strategy,
             options=opts,
-            equity=equity.rename("equity"),
-            cash=cash.rename("cash"),
-            positions=positions,
-            trades=positions_table(pf, pdata.symbols),
-            orders=orders_table(pf, pdata.symbols),
+            equity=pd.Series(run.equity, index=index, name="equity"),
+            cash=pd.Series(run.cash, index=index, name="cash"),
+            positions=pd.DataFrame(run.positions, index=index, columns=symbols),
+            trades=trades_table(run.records, index, symbols, last_close, run.positions[-1]),
+            orders=orders_table(run.records, index, symbols),
             benchmark=_buy_and_hold(close, opts.init_cash),
             prices=close,
             signals=signals,
             ppy=pdata.ppy,
             bar_days=pdata.bar_days,
-            portfolio=pf,
+            rejected=rejected_table(run.records, index, symbols),
+            records=run.records,
         )
+
+    def to_vectorbt(self) -> Any:
+        """The same fills as a ``vectorbt.Portfolio``, for its analytics (needs vectorbt).
+
+        Built from this backtest's order records (not re-simulated by vectorbt), so its
+        ``value()`` equals :attr:`equity`.
+        """
+        try:
+            import vectorbt as vbt
+            from vectorbt.portfolio.enums import log_dt, order_dt
+        except ImportError as exc:  # pragma: no cover - vectorbt is installed with quantlab today
+            raise ParameterError("to_vectorbt() needs vectorbt: pip install vectorbt") from exc
+        from quantlab.backtesting.sim import kernel
+
+        rec = self.records[self.records[:, kernel.REC_STATUS] == kernel.STATUS_FILLED]
+        rec = rec[np.lexsort((rec[:, kernel.REC_BAR], rec[:, kernel.REC_COL]))]
+        orders = np.zeros(len(rec), dtype=order_dt)
+        orders["id"] = np.arange(len(rec))
+        orders["col"] = rec[:, kernel.REC_COL].astype(np.int64)
+        orders["idx"] = rec[:, kernel.REC_BAR].astype(np.int64)
+        orders["size"] = rec[:, kernel.REC_SIZE]
+        orders["price"] = rec[:, kernel.REC_PRICE]
+        orders["fees"] = rec[:, kernel.REC_FEE]
+        orders["side"] = np.where(rec[:, kernel.REC_SIDE] > 0, 0, 1)
+        n = self.prices.shape[1]
+        shared = n > 1 and (isinstance(self.signals, TargetWeights) or self.options.allocation == "shared")
+        grouped = n > 1
+        wrapper = vbt.ArrayWrapper.from_obj(self.prices, freq=pd.Timedelta(days=self.bar_days),
+                                            group_by=True if grouped else None)
+        init_cash = self.options.init_cash if (shared or not grouped) else self.options.init_cash / n
+        return vbt.Portfolio(
+            wrapper, self.prices, orders, np.zeros(0, dtype=log_dt),
+            init_cash=np.full(1 if shared else n, init_cash) if grouped else init_cash,
+            cash_sharing=shared, call_seq=np.zeros(self.prices.shape, dtype=np.int64))
 
     # -- derived series -----------------------------------------------------------------
     @property

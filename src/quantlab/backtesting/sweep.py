@@ -1,13 +1,20 @@
-"""Parameter sweeps: every combination of a grid backtested in broadcast vectorbt runs.
+"""Parameter sweeps: every combination of a grid through the same simulator as ``backtest``.
 
-Signals are computed per combination by the strategy's own ``signals()`` (the one
-definition), stacked column-wise, and simulated in chunks of many columns at once; metrics
-are then scored for all columns in one vectorized pass (:mod:`quantlab.backtesting.metrics`).
+Three paths, all filling through :func:`quantlab.backtesting.sim.kernel.step` (so a sweep row
+equals ``ql.backtest`` with those parameters, tested to 1e-9):
+
+- **fused** (``sma_cross`` on one asset): each distinct moving average computed once, signals
+  formed per combination inside the compiled loop, metrics accumulated online — memory
+  O(bars x windows + combinations), both cores (:mod:`quantlab.backtesting.sim.sweeps`);
+- **streamed** (any other single-asset signal strategy): signals of ``chunk_size``
+  combinations at a time (``batch_signals`` when the strategy has it, else ``signals()`` per
+  combination) simulated in parallel with online metrics;
+- **per run** (panels, target weights, limit/stop entries or partial exits): one simulation
+  per combination, scored by :mod:`quantlab.backtesting.metrics`.
 """
 
 from __future__ import annotations
 
-import gc
 import itertools
 import sys
 import time
@@ -22,14 +29,9 @@ from quantlab._result import Result
 from quantlab._util import to_jsonable
 from quantlab._validate import check_range
 from quantlab.backtesting import metrics
-from quantlab.backtesting.engine import (
-    PreparedData,
-    prepare_data,
-    simulate_signals,
-    simulate_weights,
-    slice_period,
-)
 from quantlab.backtesting.options import BacktestOptions
+from quantlab.backtesting.prepared import PreparedData, prepare_data, slice_period
+from quantlab.backtesting.simulation import SimRun, entry_size, kernel_params, simulate_output
 from quantlab.errors import ParameterError
 from quantlab.strategies.base import Signals, Strategy, TargetWeights, strategy_errors
 
@@ -83,34 +85,140 @@ def _combinations(
     return out, rejected
 
 
-def _stack(frames: list[pd.Series | pd.DataFrame], keys: list[int]) -> pd.DataFrame:
-    if isinstance(frames[0], pd.Series):
-        arr = np.column_stack([f.to_numpy() for f in frames])
-        return pd.DataFrame(arr, index=frames[0].index, columns=pd.Index(keys, name="run"))
-    return pd.concat(frames, axis=1, keys=keys, names=["run", "symbol"])
+def run_stats(run: SimRun, init_cash: float, ppy: float, bar_days: float) -> dict[str, float]:
+    """The :data:`~quantlab.backtesting.metrics.STAT_NAMES` figures of one simulation."""
+    from quantlab.backtesting.sim import kernel as K
+
+    out = {k: float(v[0]) for k, v in metrics.equity_stats(run.equity, init_cash, ppy, bar_days).items()}
+    rec = run.records[run.records[:, K.REC_STATUS] == K.STATUS_FILLED]
+    pnl = rec[:, K.REC_PNL]
+    closed = np.isfinite(pnl)
+    n_closed = int(closed.sum())
+    ts = metrics.trade_stats(pnl[closed], np.ones(n_closed, bool), np.zeros(n_closed, np.int64), 1)
+    out.update(win_rate=float(ts["win_rate"][0]), profit_factor=float(ts["profit_factor"][0]),
+               trades=float((rec[:, K.REC_OPENED] > 0).sum()), fees_paid=float(rec[:, K.REC_FEE].sum()),
+               exposure=float((run.positions != 0).any(axis=1).mean()))
+    return out
 
 
-def _tile(pdata: PreparedData, keys: list[int]) -> PreparedData:
-    """Repeat each price array once per run so columns line up with (run, symbol)."""
-    if not pdata.is_panel:
-        return pdata
-    tiled = {f: pd.concat([getattr(pdata, f)] * len(keys), axis=1, keys=keys, names=["run", "symbol"])
-             for f in ("open", "high", "low", "close")}
-    return PreparedData(pdata.bars, tiled["open"], tiled["high"], tiled["low"], tiled["close"],
-                        pdata.symbols, pdata.ppy, pdata.bar_days)
+def _is_sma_cross(cls: type[Strategy]) -> bool:
+    from quantlab.strategies.sma_cross import SmaCross
+
+    return (issubclass(cls, SmaCross) and cls.signals is SmaCross.signals
+            and cls.batch_signals.__func__ is SmaCross.batch_signals.__func__)  # type: ignore[attr-defined]
 
 
-def _score_chunk(pf: Any, n_runs: int, n_sym: int, init_cash: float, pdata: PreparedData) -> dict[str, np.ndarray]:
-    equity = np.asarray(pf.value().to_numpy(), float).reshape(len(pdata.bars), -1)
-    out = metrics.equity_stats(equity, init_cash, pdata.ppy, pdata.bar_days)
-    pos = pf.positions.values
-    run = pos["col"] // n_sym
-    out.update(metrics.trade_stats(pos["pnl"], pos["status"] == 1, run, n_runs))
-    orders = pf.orders.values
-    out["fees_paid"] = np.bincount(orders["col"] // n_sym, weights=orders["fees"], minlength=n_runs)
-    held = np.asarray(pf.assets().to_numpy()) != 0
-    held = held.reshape(held.shape[0], n_runs, n_sym).any(axis=2)
-    out["exposure"] = held.mean(axis=0)
+def _prices_1d(pdata: PreparedData) -> tuple[np.ndarray, ...]:
+    return tuple(np.ascontiguousarray(getattr(pdata, f).to_numpy(dtype=np.float64))
+                 for f in ("open", "high", "low", "close"))
+
+
+def _size_matrix(size: Any, bars: int) -> np.ndarray:
+    if isinstance(size, pd.Series | pd.DataFrame):
+        arr = np.asarray(size.to_numpy(), dtype=np.float64)
+        return np.ascontiguousarray(arr[:, None] if arr.ndim == 1 else arr)
+    return np.full((bars, 1), float(size))
+
+
+def _score_fused(runs: list[Strategy], full: PreparedData, pdata: PreparedData, rows: slice,
+                 opts: BacktestOptions, chunk_size: int, on_progress: Callable[[int], Any]) -> np.ndarray:
+    from quantlab.backtesting.sim.sweeps import sweep_sma_cross
+    from quantlab.strategies.indicators import sma
+
+    windows = sorted({int(r.fast) for r in runs} | {int(r.slow) for r in runs})
+    pos = {w: i for i, w in enumerate(windows)}
+    ma = np.empty((len(windows), len(full.close)))
+    for w in windows:
+        ma[pos[w]] = sma(full.close, w).to_numpy()
+    start = rows.start or 0
+    prices = _prices_1d(pdata)
+    close = pdata.close
+    size = _size_matrix(entry_size(Signals(close, close), pdata, opts), len(close))
+    prm = kernel_params(opts, long_short=opts.direction == "long_short")
+    short_mode = 2 if opts.direction == "long_short" else 0
+    out = np.empty((len(runs), len(metrics.STAT_NAMES)))
+    for lo in range(0, len(runs), chunk_size):
+        chunk = runs[lo:lo + chunk_size]
+        fi = np.array([pos[int(r.fast)] for r in chunk], dtype=np.int64)
+        si = np.array([pos[int(r.slow)] for r in chunk], dtype=np.int64)
+        sweep_sma_cross(*prices, ma, start, fi, si, short_mode, size, float(opts.init_cash), prm,
+                        float(pdata.ppy), float(pdata.bar_days), out[lo:lo + len(chunk)])
+        on_progress(len(chunk))
+    return out
+
+
+def _bool_matrix(frame: pd.Series | pd.DataFrame) -> np.ndarray:
+    arr = frame.to_numpy(dtype=np.bool_)
+    return np.ascontiguousarray(arr[:, None] if arr.ndim == 1 else arr)
+
+
+def _score_streamed(sig: Signals, pdata: PreparedData, opts: BacktestOptions) -> np.ndarray:
+    """Columns of ``sig`` (one per combination, rows = traded bars) through the streaming kernel."""
+    from quantlab.backtesting.sim.sweeps import sweep_signals
+
+    entries, exits = _bool_matrix(sig.entries), _bool_matrix(sig.exits)
+    bars, m = entries.shape
+    if sig.short_entries is not None or sig.short_exits is not None:
+        if opts.direction != "long_short":
+            raise ParameterError("the strategy emits short signals; pass direction='long_short' to trade them")
+        empty = np.zeros_like(entries)
+        se = _bool_matrix(sig.short_entries) if sig.short_entries is not None else empty
+        sx = _bool_matrix(sig.short_exits) if sig.short_exits is not None else empty
+        short_mode = 1
+    else:
+        se = sx = np.zeros((bars, 0), dtype=np.bool_)
+        short_mode = 2 if opts.direction == "long_short" else 0
+    size = _size_matrix(entry_size(sig, pdata, opts), bars)
+    prm = kernel_params(opts, long_short=opts.direction == "long_short")
+    out = np.empty((m, len(metrics.STAT_NAMES)))
+    sweep_signals(*_prices_1d(pdata), entries, exits, se, sx, short_mode, size,
+                  float(opts.init_cash), prm, float(pdata.ppy), float(pdata.bar_days), out)
+    return out
+
+
+def _needs_full_sim(out: Signals | TargetWeights) -> bool:
+    return isinstance(out, TargetWeights) or any(
+        getattr(out, n) is not None for n in ("exit_size", "limit", "stop"))
+
+
+def _stacked(outs: list[Signals]) -> Signals:
+    names = outs[0].arrays()
+    return Signals(**{n: pd.concat([o.arrays()[n] for o in outs], axis=1, ignore_index=True)
+                      for n in names})
+
+
+def score_runs(runs: list[Strategy], full: PreparedData, pdata: PreparedData, rows: slice,
+               opts: BacktestOptions, chunk_size: int,
+               on_progress: Callable[[int], Any] | None = None) -> np.ndarray:
+    """Statistics of every run: float64[len(runs), len(STAT_NAMES)] (columns in that order).
+
+    ``full`` holds every bar (indicator warm-up), ``pdata`` the traded bars ``rows`` of it.
+    """
+    progress = on_progress or (lambda k: None)
+    cls = type(runs[0])
+    label = cls.label()
+    if not pdata.is_panel and _is_sma_cross(cls):
+        return _score_fused(runs, full, pdata, rows, opts, chunk_size, progress)
+    out = np.empty((len(runs), len(metrics.STAT_NAMES)))
+    for lo in range(0, len(runs), chunk_size):
+        chunk = runs[lo:lo + chunk_size]
+        batch = None
+        if not pdata.is_panel:
+            with strategy_errors(label, "batch_signals()"):
+                batch = cls.batch_signals(full.bars, chunk)
+        if batch is not None:
+            out[lo:lo + len(chunk)] = _score_streamed(batch[rows], pdata, opts)
+            progress(len(chunk))
+            continue
+        outs = [s.run(full.bars)[rows] for s in chunk]
+        if pdata.is_panel or any(_needs_full_sim(o) for o in outs):
+            for i, o in enumerate(outs):
+                stats = run_stats(simulate_output(o, pdata, opts), opts.init_cash, pdata.ppy,
+                                  pdata.bar_days)
+                out[lo + i] = [stats[k] for k in metrics.STAT_NAMES]
+        else:
+            out[lo:lo + len(chunk)] = _score_streamed(_stacked(outs), pdata, opts)  # type: ignore[arg-type]
+        progress(len(chunk))
     return out
 
 
@@ -139,7 +247,8 @@ def sweep(
     start, end : date-like, optional
         Trading period (signals use earlier bars for warm-up).
     chunk_size : int
-        Runs simulated per vectorbt call (bounds memory).
+        Combinations whose signals are held in memory at once (bounds memory; the fused
+        ``sma_cross`` path holds none and uses it only for progress updates).
     progress : bool, optional
         Show a progress bar on stderr (default: when stderr is a terminal and the sweep is large).
     **grid_and_options
@@ -184,54 +293,20 @@ def sweep(
         pdata = prepare_data(bars, full.symbols[0] if not full.is_panel else None)
     else:
         pdata = full
-    n_sym = len(pdata.symbols)
-    shared = opts.allocation == "shared"
     show = progress if progress is not None else (len(runs) > 200 and sys.stderr.isatty())
     from tqdm.auto import tqdm
 
     bar = tqdm(total=len(runs), desc=f"sweep {cls.label()}", unit="run", disable=not show,
                file=sys.stderr)
-    scores: list[dict[str, np.ndarray]] = []
     try:
-        for lo in range(0, len(runs), chunk_size):
-            chunk = runs[lo:lo + chunk_size]
-            keys = list(range(len(chunk)))
-            if pdata.is_panel:
-                batch = None
-            else:
-                with strategy_errors(cls.label(), "batch_signals()"):
-                    batch = cls.batch_signals(full.bars, chunk)
-            outs = [] if batch is not None else [s.run(full.bars)[rows] for s in chunk]
-            tiled = _tile(pdata, keys)
-            group = "run" if pdata.is_panel else None
-            if batch is not None:
-                pf = simulate_signals(batch[rows], tiled, opts)
-            elif isinstance(outs[0], TargetWeights):
-                tw = TargetWeights(_stack([o.weights for o in outs], keys))  # type: ignore[union-attr]
-                pf = simulate_weights(tw, tiled, opts, group_by=group if group else False)
-                cash = opts.init_cash
-            else:
-                arrays = {name: _stack([o.arrays()[name] for o in outs], keys)
-                          for name in outs[0].arrays()}
-                sig = Signals(**arrays)
-                cash = opts.init_cash if (shared or not pdata.is_panel) else opts.init_cash / n_sym
-                pf = simulate_signals(sig, tiled, opts, group_by=group,
-                                      cash_sharing=shared and pdata.is_panel, init_cash=cash)
-            scores.append(_score_chunk(pf, len(chunk), n_sym, opts.init_cash, pdata))
-            # vectorbt's cached properties form reference cycles that keep each chunk's
-            # arrays alive; collect them now so peak memory is one chunk, not the sweep.
-            del pf
-            gc.collect()
-            bar.update(len(chunk))
+        scores = score_runs(runs, full, pdata, rows, opts, chunk_size, bar.update)
     finally:
         bar.close()
 
     names = list(grid)
     index = pd.MultiIndex.from_tuples([tuple(s.values[n] for n in names) for s in runs], names=names) \
         if len(names) > 1 else pd.Index([s.values[names[0]] for s in runs], name=names[0])
-    table = pd.DataFrame(
-        {m: np.concatenate([sc[m] for sc in scores]) for m in metrics.STAT_NAMES}, index=index
-    )
+    table = pd.DataFrame(scores, columns=list(metrics.STAT_NAMES), index=index)
     table["trades"] = table["trades"].astype("int64")
     return SweepResult(
         strategy=cls, base_params=base, grid=grid, table=table, options=opts,

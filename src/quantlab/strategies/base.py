@@ -162,6 +162,15 @@ class Signals:
     size : Series or DataFrame of float, optional
         Fraction of equity to commit at each entry (e.g. from a volatility-targeting overlay);
         ``None`` lets the backtester's sizing decide.
+    exit_size : Series or DataFrame of float, optional
+        Fraction of the position an exit closes (partial exits), in (0, 1]; NaN or ``None``:
+        all of it.
+    limit, stop : Series or DataFrame of float, optional
+        Price level of an entry decided at this bar: a *limit* order (buy at or below the
+        level, sell short at or above it) or a *stop* order (buy once the price rises to the
+        level, sell short once it falls to it). NaN or ``None``: a market order at the next
+        open. The order rests until filled, replaced by a newer entry, cancelled by an exit
+        signal or expired (backtest option ``order_ttl``).
     """
 
     entries: Frame
@@ -169,10 +178,14 @@ class Signals:
     short_entries: Frame | None = None
     short_exits: Frame | None = None
     size: Frame | None = None
+    exit_size: Frame | None = None
+    limit: Frame | None = None
+    stop: Frame | None = None
 
     def arrays(self) -> dict[str, Frame]:
         """The non-empty arrays by name."""
-        names = ("entries", "exits", "short_entries", "short_exits", "size")
+        names = ("entries", "exits", "short_entries", "short_exits", "size", "exit_size",
+                 "limit", "stop")
         return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
 
     def __getitem__(self, key: slice) -> Signals:
@@ -197,6 +210,21 @@ class TargetWeights:
 
     def __getitem__(self, key: slice) -> TargetWeights:
         return TargetWeights(self.weights.iloc[key])
+
+
+def _check_order_arrays(label: str, sig: Signals) -> None:
+    """``exit_size`` in (0, 1], ``limit``/``stop`` positive and never both on one bar."""
+    def values(a: Frame | None) -> np.ndarray | None:
+        return None if a is None else np.asarray(a.to_numpy(), dtype=float)
+
+    frac, lim, stp = values(sig.exit_size), values(sig.limit), values(sig.stop)
+    if frac is not None and ((frac <= 0) | (frac > 1)).any():
+        raise StrategyError(f"{label}.signals().exit_size must be in (0, 1] (or NaN for all)")
+    for name, a in (("limit", lim), ("stop", stp)):
+        if a is not None and (a <= 0).any():
+            raise StrategyError(f"{label}.signals().{name} has a price <= 0")
+    if lim is not None and stp is not None and (np.isfinite(lim) & np.isfinite(stp)).any():
+        raise StrategyError(f"{label}.signals() sets both limit and stop on one bar; pick one")
 
 
 _RESERVED = {"name", "kind", "multi_asset", "params", "values", "signals", "warmup", "validate",
@@ -347,6 +375,8 @@ class Strategy:
                     raise StrategyError(f"{self.label()}.signals().{key} contains NaN")
                 if not all(np.dtype(d) == np.bool_ for d in np.atleast_1d(arr.dtypes)):
                     raise StrategyError(f"{self.label()}.signals().{key} is not boolean")
+        if isinstance(out, Signals):
+            _check_order_arrays(self.label(), out)
         return out
 
     def __repr__(self) -> str:

@@ -103,7 +103,7 @@ O_FEES_PAID = 12
 N_STATS = 13
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def acc_init(acc, init_cash):  # pragma: no cover - compiled
     """Reset accumulator ``acc`` (float64[N_ACC], in place) for a run starting with
     ``init_cash``."""
@@ -113,7 +113,7 @@ def acc_init(acc, init_cash):  # pragma: no cover - compiled
     acc[A_MAX_DD] = -np.inf
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def acc_bar(acc, equity, exposed):  # pragma: no cover - compiled
     """Add one bar: ``equity`` after the close and ``exposed`` (a position is held at the close).
 
@@ -167,19 +167,19 @@ def acc_bar(acc, equity, exposed):  # pragma: no cover - compiled
         acc[A_EXPOSED] = acc[A_EXPOSED] + 1.0
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def acc_fee(acc, fee):  # pragma: no cover - compiled
     """Add a paid fee (quote currency) to ``fees_paid``."""
     acc[A_FEES] = acc[A_FEES] + fee
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def acc_trade_opened(acc):  # pragma: no cover - compiled
     """Count an opened position (in ``trades`` even if it is still open at the end)."""
     acc[A_TRADES] = acc[A_TRADES] + 1.0
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def acc_trade_closed(acc, pnl):  # pragma: no cover - compiled
     """Record a closed position with net ``pnl`` (for win rate and profit factor).
 
@@ -194,7 +194,7 @@ def acc_trade_closed(acc, pnl):  # pragma: no cover - compiled
         acc[A_GROSS_LOSS] = acc[A_GROSS_LOSS] - pnl
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def acc_finish(acc, out, init_cash, ppy, bar_days):  # pragma: no cover - compiled
     """Write the 13 statistics of ``metrics.STAT_NAMES`` into ``out[0:N_STATS]`` (``O_*``).
 

@@ -1,0 +1,139 @@
+"""Streaming sweep kernels: many single-asset runs through :func:`~.kernel.step`, metrics online.
+
+Each parameter combination is one account simulated bar by bar with the very same
+:func:`~.kernel.step` as :func:`quantlab.backtest` (so fills are identical), while the
+statistics of :data:`quantlab.backtesting.metrics.STAT_NAMES` are accumulated online
+(:mod:`.online`): no equity curve is stored. Combinations run in parallel (``prange``).
+
+- :func:`sweep_signals` takes precomputed signal columns (a chunk of combinations, bool
+  matrices ``bars x chunk``): the generic path for any single-asset signal strategy.
+- :func:`sweep_sma_cross` is the fused form of ``sma_cross``: it receives each distinct
+  window's moving average once (``windows x bars``) and forms every combination's crossover
+  signals inside the loop, so memory is O(bars x windows + combinations).
+
+Short-signal modes (``short_mode``): 0 none, 1 explicit columns, 2 mirror (``long_short``
+without short signals: exits go short, entries cover).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from quantlab.backtesting.sim import kernel as K
+from quantlab.backtesting.sim.online import (
+    N_ACC,
+    acc_bar,
+    acc_fee,
+    acc_finish,
+    acc_init,
+    acc_trade_closed,
+    acc_trade_opened,
+)
+
+__all__ = ["sweep_signals", "sweep_sma_cross"]
+
+
+@njit(cache=True, _nrt=False)
+def _account_bar(a, x, sig, px, o, h, lo, c, i, prm, buf, acc):  # pragma: no cover - compiled
+    """One bar of one combination: step, then feed fills and equity to the accumulator.
+
+    ``px`` is a float64[4, 1] scratch for this bar's prices (copied, not sliced: views of the
+    shared price arrays would touch their reference count from every thread).
+    """
+    px[0, 0] = o[i]
+    px[1, 0] = h[i]
+    px[2, 0] = lo[i]
+    px[3, 0] = c[i]
+    m = K.step(a, x, sig, px[0], px[1], px[2], px[3], i, prm, buf)
+    for r in range(m):
+        if buf[r, K.REC_STATUS] != K.STATUS_FILLED:
+            continue
+        acc_fee(acc, buf[r, K.REC_FEE])
+        if buf[r, K.REC_OPENED] > 0.0:
+            acc_trade_opened(acc)
+        pnl = buf[r, K.REC_PNL]
+        if pnl == pnl:
+            acc_trade_closed(acc, pnl)
+    acc_bar(acc, a[K.A_EQUITY], x[0, K.X_POS] != 0.0)
+
+
+@njit(cache=True, parallel=True)
+def sweep_signals(o, h, lo, c, entries, exits, short_entries, short_exits, short_mode, size,
+                  init_cash, prm, ppy, bar_days, out):  # pragma: no cover - compiled
+    """Simulate each column of ``entries``/``exits`` (bool[bars, m]) and write its statistics.
+
+    ``size`` is float64[bars, 1] (shared) or float64[bars, m]; ``out`` float64[m, N_STATS].
+    """
+    bars, m = entries.shape
+    per_col_size = size.shape[1] > 1
+    for col in prange(m):
+        a = K.init_account(init_cash)
+        x = K.init_assets(1)
+        sig = np.zeros((1, K.N_SIG))
+        sig[0, K.SIG_EXIT_SIZE] = np.nan
+        sig[0, K.SIG_LIMIT] = np.nan
+        sig[0, K.SIG_STOP] = np.nan
+        sig[0, K.SIG_WEIGHT] = np.nan
+        buf = np.empty((K.MAX_REC_PER_ASSET, K.N_REC))
+        px = np.empty((4, 1))
+        acc = np.empty(N_ACC)
+        acc_init(acc, init_cash)
+        sc = np.int64(col) if per_col_size else np.int64(0)
+        for i in range(bars):
+            e = entries[i, col]
+            xx = exits[i, col]
+            sig[0, K.SIG_ENTRY] = 1.0 if e else 0.0
+            sig[0, K.SIG_EXIT] = 1.0 if xx else 0.0
+            if short_mode == 1:
+                sig[0, K.SIG_SHORT_ENTRY] = 1.0 if short_entries[i, col] else 0.0
+                sig[0, K.SIG_SHORT_EXIT] = 1.0 if short_exits[i, col] else 0.0
+            elif short_mode == 2:
+                sig[0, K.SIG_SHORT_ENTRY] = 1.0 if xx else 0.0
+                sig[0, K.SIG_SHORT_EXIT] = 1.0 if e else 0.0
+            sig[0, K.SIG_SIZE] = size[i, sc]
+            _account_bar(a, x, sig, px, o, h, lo, c, i, prm, buf, acc)
+        acc_finish(acc, out[col], init_cash, ppy, bar_days)
+
+
+@njit(cache=True, parallel=True)
+def sweep_sma_cross(o, h, lo, c, ma, start, fast_idx, slow_idx, short_mode, size, init_cash,
+                    prm, ppy, bar_days, out):  # pragma: no cover - compiled
+    """Fused SMA-cross sweep: ``ma`` is float64[windows, all bars]; combination ``k`` crosses
+    ``ma[fast_idx[k]]`` over ``ma[slow_idx[k]]`` (entry when fast > slow after fast <= slow
+    on the previous bar, exit the reverse; NaN compares false), exactly as
+    ``SmaCross.signals``. The traded bars are ``ma[:, start:start + len(c)]`` (earlier bars
+    are warm-up). ``size`` is float64[bars, 1]."""
+    bars = c.shape[0]
+    m = fast_idx.shape[0]
+    for col in prange(m):
+        f = ma[fast_idx[col]]
+        s = ma[slow_idx[col]]
+        a = K.init_account(init_cash)
+        x = K.init_assets(1)
+        sig = np.zeros((1, K.N_SIG))
+        sig[0, K.SIG_EXIT_SIZE] = np.nan
+        sig[0, K.SIG_LIMIT] = np.nan
+        sig[0, K.SIG_STOP] = np.nan
+        sig[0, K.SIG_WEIGHT] = np.nan
+        buf = np.empty((K.MAX_REC_PER_ASSET, K.N_REC))
+        px = np.empty((4, 1))
+        acc = np.empty(N_ACC)
+        acc_init(acc, init_cash)
+        fp = f[start - 1] if start > 0 else np.nan
+        sp = s[start - 1] if start > 0 else np.nan
+        for i in range(bars):
+            fi = f[start + i]
+            si = s[start + i]
+            e = fi > si and fp <= sp
+            xx = fi < si and fp >= sp
+            fp = fi
+            sp = si
+            sig[0, K.SIG_ENTRY] = 1.0 if e else 0.0
+            sig[0, K.SIG_EXIT] = 1.0 if xx else 0.0
+            if short_mode == 2:
+                sig[0, K.SIG_SHORT_ENTRY] = 1.0 if xx else 0.0
+                sig[0, K.SIG_SHORT_EXIT] = 1.0 if e else 0.0
+            sig[0, K.SIG_SIZE] = size[i, 0]
+            _account_bar(a, x, sig, px, o, h, lo, c, i, prm, buf, acc)
+        acc_finish(acc, out[col], init_cash, ppy, bar_days)
