@@ -1,4 +1,4 @@
-"""Vectorized backtesting on vectorbt: honest fills, fees, slippage, sizing, stops, sweeps.
+"""Backtesting on one event-ordered numba simulator: honest fills, fees, sizing, stops, sweeps.
 
 The package is ``quantlab.backtesting``; its entry points are re-exported at the top level as
 ``quantlab.backtest(strategy, data, **options)``, ``quantlab.sweep(...)`` and

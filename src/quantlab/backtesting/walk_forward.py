@@ -30,11 +30,9 @@ Rules
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from typing import Any
@@ -362,10 +360,8 @@ def walk_forward(
     folds: list[WalkForwardFold] = []
     for w in windows:
         try:
-            with _gc_frozen():
-                sw = sweep(strat_arg, bars.iloc[:w.train_hi + 1], constraint=constraint,
-                           start=w.train_start, end=w.train_end, progress=False, **values,
-                           **options)
+            sw = sweep(strat_arg, bars.iloc[:w.train_hi + 1], constraint=constraint,
+                       start=w.train_start, end=w.train_end, progress=False, **values, **options)
             best = sw.best(metric)
         except ParameterError as exc:
             raise ParameterError(
@@ -382,22 +378,6 @@ def walk_forward(
         lengths={"train": train, "test": test, "step": test if step is None else step},
         untested_bars=len(bars) - 1 - windows[-1].test_hi,
     )
-
-
-@contextlib.contextmanager
-def _gc_frozen() -> Iterator[None]:
-    """Keep the objects that exist now out of the garbage collector's scans for a while.
-
-    ``sweep`` calls ``gc.collect()`` after each chunk to free vectorbt's reference cycles; with
-    a large heap (pandas, plotly, vectorbt, earlier folds' results) each full collection costs
-    ~0.25 s, several times the sweep itself. Cycles created inside the block are still
-    collected; the frozen objects go back to the oldest generation afterwards.
-    """
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
 
 
 def _chain(curves: list[pd.Series], init_cash: float) -> pd.Series:

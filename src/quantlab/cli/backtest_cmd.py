@@ -108,16 +108,31 @@ def _add_option_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--sizing", choices=["all_in", "fixed_fraction", "risk_per_trade", "vol_target"],
                    default="all_in")
     g.add_argument("--fraction", type=float, default=None,
-                   help="fixed_fraction sizing only: share of cash (default 1)")
+                   help="fixed_fraction sizing only: share of equity per entry (default 1)")
     g.add_argument("--risk", type=float, default=None,
-                   help="risk_per_trade sizing only: share of cash at risk (default 0.01)")
+                   help="risk_per_trade sizing only: share of equity at risk (default 0.01)")
     g.add_argument("--target-vol", type=float, default=None,
                    help="vol_target sizing only: annualized target (default 0.5)")
     g.add_argument("--stop-loss", type=float, default=None, help="stop-loss distance (0.05 = 5%%)")
     g.add_argument("--take-profit", type=float, default=None, help="take-profit distance")
-    g.add_argument("--trailing-stop", type=float, default=None, help="trailing-stop distance")
+    g.add_argument("--trailing-stop", type=float, default=None,
+                   help="trailing-stop distance (may be combined with --stop-loss)")
     g.add_argument("--allocation", choices=["sleeves", "shared"], default="sleeves",
                    help="multi-asset signal strategies: equal sleeves (default) or one cash pool")
+    g.add_argument("--accumulate", action="store_true",
+                   help="entry signals while in a position add to it")
+    g.add_argument("--leverage", type=float, default=1.0,
+                   help="largest gross exposure as a multiple of equity (default 1)")
+    g.add_argument("--maintenance-margin", type=float, default=None,
+                   help="liquidate when equity falls to this share of exposure (default: never)")
+    g.add_argument("--order-ttl", type=int, default=0,
+                   help="bars a limit/stop entry order rests (default 0: until cancelled)")
+    g.add_argument("--amount-step", type=float, default=0.0,
+                   help="exchange rule: order units are rounded down to this step")
+    g.add_argument("--min-amount", type=float, default=0.0,
+                   help="exchange rule: orders below this many units are rejected")
+    g.add_argument("--min-notional", type=float, default=0.0,
+                   help="exchange rule: orders below this quote value are rejected")
 
 
 #: CLI flag of each backtest option that only applies with one ``--sizing``.
@@ -149,6 +164,10 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         "fraction": args.fraction, "risk": args.risk, "target_vol": args.target_vol,
         "stop_loss": args.stop_loss, "take_profit": args.take_profit,
         "trailing_stop": args.trailing_stop, "allocation": args.allocation,
+        "accumulate": args.accumulate, "leverage": args.leverage,
+        "maintenance_margin": args.maintenance_margin, "order_ttl": args.order_ttl,
+        "amount_step": args.amount_step, "min_amount": args.min_amount,
+        "min_notional": args.min_notional,
     }
 
 
@@ -241,8 +260,9 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run_backtest)
 
     s = sub.add_parser("sweep", help="sweep a strategy's parameters",
-                       description="Backtest every combination of a parameter grid in broadcast "
-                       "vectorbt runs; combinations the strategy rejects (e.g. fast >= slow) are skipped.")
+                       description="Backtest every combination of a parameter grid through the same "
+                       "simulator as backtest (compiled, both cores); combinations the strategy "
+                       "rejects (e.g. fast >= slow) are skipped.")
     s.add_argument("--strategy", required=True, help="strategy name or path, as for backtest")
     s.add_argument("--grid", action="append", metavar="NAME=SPEC",
                    help="NAME=START:STOP[:STEP] (inclusive) or NAME=A,B,C (repeatable)")
