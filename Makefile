@@ -3,7 +3,6 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed.stamp
-export NUMBA_CACHE_DIR := $(CURDIR)/.cache/numba
 export MPLBACKEND := Agg
 
 .PHONY: demo test lint bench venv clean
@@ -16,7 +15,6 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name quantlab --display-name "Python (quantlab)" >/dev/null
-	@mkdir -p $(NUMBA_CACHE_DIR)
 	@touch $(STAMP)
 
 demo: $(STAMP)

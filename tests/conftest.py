@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
 import pytest
-
-os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(__file__).resolve().parents[1] / ".cache" / "numba"))
 
 SAMPLE_DIR = Path(__file__).resolve().parents[1] / "src" / "quantlab" / "datasets" / "binance-spot-1d"
 FIELDS = ["open", "high", "low", "close", "volume"]

@@ -9,7 +9,6 @@ the error's code (2 for usage errors). ``--debug`` shows the traceback instead.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 
@@ -57,7 +56,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``quantlab`` console script."""
-    os.environ.setdefault("NUMBA_CACHE_DIR", os.path.join(os.getcwd(), ".cache", "numba"))
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
