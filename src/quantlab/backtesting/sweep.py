@@ -9,8 +9,10 @@ equals ``ql.backtest`` with those parameters, tested to 1e-9):
 - **streamed** (any other single-asset signal strategy): signals of ``chunk_size``
   combinations at a time (``batch_signals`` when the strategy has it, else ``signals()`` per
   combination) simulated in parallel with online metrics;
-- **per run** (panels, target weights, limit/stop entries or partial exits): one simulation
-  per combination, scored by :mod:`quantlab.backtesting.metrics`.
+- **panel** (signal strategies on several symbols): the same, each combination trading every
+  symbol in sleeves or one shared cash pool;
+- **per run** (target weights, limit/stop entries or partial exits): one simulation per
+  combination, scored by :mod:`quantlab.backtesting.metrics`.
 """
 
 from __future__ import annotations
@@ -176,6 +178,33 @@ def _score_streamed(sig: Signals, pdata: PreparedData, opts: BacktestOptions) ->
     return out
 
 
+def _score_panel(outs: list[Signals], pdata: PreparedData, opts: BacktestOptions) -> np.ndarray:
+    """Multi-symbol signal runs (sleeves or shared cash) through the streaming panel kernel."""
+    from quantlab.backtesting.sim.sweeps import sweep_panel
+
+    sig = _stacked(outs)
+    entries, exits = _bool_matrix(sig.entries), _bool_matrix(sig.exits)
+    bars = entries.shape[0]
+    if sig.short_entries is not None or sig.short_exits is not None:
+        if opts.direction != "long_short":
+            raise ParameterError("the strategy emits short signals; pass direction='long_short' to trade them")
+        empty = np.zeros_like(entries)
+        se = _bool_matrix(sig.short_entries) if sig.short_entries is not None else empty
+        sx = _bool_matrix(sig.short_exits) if sig.short_exits is not None else empty
+        short_mode = 1
+    else:
+        se = sx = np.zeros((bars, 0), dtype=np.bool_)
+        short_mode = 2 if opts.direction == "long_short" else 0
+    size = _size_matrix(entry_size(sig if sig.size is not None else outs[0], pdata, opts), bars)
+    prices = tuple(np.ascontiguousarray(getattr(pdata, f).to_numpy(dtype=np.float64))
+                   for f in ("open", "high", "low", "close"))
+    prm = kernel_params(opts, long_short=opts.direction == "long_short")
+    out = np.empty((len(outs), len(metrics.STAT_NAMES)))
+    sweep_panel(*prices, entries, exits, se, sx, short_mode, size, opts.allocation == "shared",
+                float(opts.init_cash), prm, float(pdata.ppy), float(pdata.bar_days), out)
+    return out
+
+
 def _needs_full_sim(out: Signals | TargetWeights) -> bool:
     return isinstance(out, TargetWeights) or any(
         getattr(out, n) is not None for n in ("exit_size", "limit", "stop"))
@@ -211,7 +240,9 @@ def score_runs(runs: list[Strategy], full: PreparedData, pdata: PreparedData, ro
             progress(len(chunk))
             continue
         outs = [s.run(full.bars)[rows] for s in chunk]
-        if pdata.is_panel or any(_needs_full_sim(o) for o in outs):
+        if pdata.is_panel and not any(_needs_full_sim(o) for o in outs):
+            out[lo:lo + len(chunk)] = _score_panel(outs, pdata, opts)  # type: ignore[arg-type]
+        elif pdata.is_panel or any(_needs_full_sim(o) for o in outs):
             for i, o in enumerate(outs):
                 stats = run_stats(simulate_output(o, pdata, opts), opts.init_cash, pdata.ppy,
                                   pdata.bar_days)

@@ -7,6 +7,7 @@ statistics of :data:`quantlab.backtesting.metrics.STAT_NAMES` are accumulated on
 
 - :func:`sweep_signals` takes precomputed signal columns (a chunk of combinations, bool
   matrices ``bars x chunk``): the generic path for any single-asset signal strategy.
+- :func:`sweep_panel` is the same over several symbols (sleeves or one shared cash pool).
 - :func:`sweep_sma_cross` is the fused form of ``sma_cross``: it receives each distinct
   window's moving average once (``windows x bars``) and forms every combination's crossover
   signals inside the loop, so memory is O(bars x windows + combinations).
@@ -31,7 +32,7 @@ from quantlab.backtesting.sim.online import (
     acc_trade_opened,
 )
 
-__all__ = ["sweep_signals", "sweep_sma_cross"]
+__all__ = ["sweep_panel", "sweep_signals", "sweep_sma_cross"]
 
 
 @njit(cache=True, _nrt=False)
@@ -46,6 +47,13 @@ def _account_bar(a, x, sig, px, o, h, lo, c, i, prm, buf, acc):  # pragma: no co
     px[2, 0] = lo[i]
     px[3, 0] = c[i]
     m = K.step(a, x, sig, px[0], px[1], px[2], px[3], i, prm, buf)
+    _feed(buf, m, acc)
+    acc_bar(acc, a[K.A_EQUITY], x[0, K.X_POS] != 0.0)
+
+
+@njit(cache=True, _nrt=False)
+def _feed(buf, m, acc):  # pragma: no cover - compiled
+    """Fees and trades of the ``m`` order records in ``buf`` into the accumulator."""
     for r in range(m):
         if buf[r, K.REC_STATUS] != K.STATUS_FILLED:
             continue
@@ -55,7 +63,6 @@ def _account_bar(a, x, sig, px, o, h, lo, c, i, prm, buf, acc):  # pragma: no co
         pnl = buf[r, K.REC_PNL]
         if pnl == pnl:
             acc_trade_closed(acc, pnl)
-    acc_bar(acc, a[K.A_EQUITY], x[0, K.X_POS] != 0.0)
 
 
 @njit(cache=True, parallel=True)
@@ -137,3 +144,72 @@ def sweep_sma_cross(o, h, lo, c, ma, start, fast_idx, slow_idx, short_mode, size
             sig[0, K.SIG_SIZE] = size[i, 0]
             _account_bar(a, x, sig, px, o, h, lo, c, i, prm, buf, acc)
         acc_finish(acc, out[col], init_cash, ppy, bar_days)
+
+
+@njit(cache=True, parallel=True)
+def sweep_panel(o, h, lo, c, entries, exits, short_entries, short_exits, short_mode, size,
+                shared, init_cash, prm, ppy, bar_days, out):  # pragma: no cover - compiled
+    """Multi-symbol sweep: run ``k`` trades columns ``k*n .. k*n+n-1`` of the signal matrices
+    on the ``n`` symbols of ``o, h, lo, c`` (float64[bars, n]).
+
+    ``shared``: one account holds every symbol (one cash pool); otherwise one sleeve account
+    per symbol with ``init_cash / n`` each. Statistics are those of the summed equity.
+    ``size`` is float64[bars, 1], [bars, n] (per symbol) or [bars, m*n] (per run and symbol).
+    """
+    bars, n = c.shape
+    m = entries.shape[1] // n
+    n_acc = 1 if shared else n
+    per = n if shared else 1
+    size_cols = size.shape[1]
+    for run in prange(m):
+        base = np.int64(run) * n
+        accts = np.empty((n_acc, K.N_ACCT))
+        assets = np.empty((n_acc, per, K.N_ASSET))
+        for g in range(n_acc):
+            accts[g] = K.init_account(init_cash / n_acc)
+            assets[g] = K.init_assets(per)
+        sig = np.zeros((per, K.N_SIG))
+        for j in range(per):
+            sig[j, K.SIG_EXIT_SIZE] = np.nan
+            sig[j, K.SIG_LIMIT] = np.nan
+            sig[j, K.SIG_STOP] = np.nan
+            sig[j, K.SIG_WEIGHT] = np.nan
+        px = np.empty((4, per))
+        buf = np.empty((per * K.MAX_REC_PER_ASSET, K.N_REC))
+        acc = np.empty(N_ACC)
+        acc_init(acc, init_cash)
+        for i in range(bars):
+            equity = 0.0
+            exposed = False
+            for g in range(n_acc):
+                for j in range(per):
+                    s = g * per + j  # symbol
+                    col = base + s
+                    e = entries[i, col]
+                    xx = exits[i, col]
+                    sig[j, K.SIG_ENTRY] = 1.0 if e else 0.0
+                    sig[j, K.SIG_EXIT] = 1.0 if xx else 0.0
+                    if short_mode == 1:
+                        sig[j, K.SIG_SHORT_ENTRY] = 1.0 if short_entries[i, col] else 0.0
+                        sig[j, K.SIG_SHORT_EXIT] = 1.0 if short_exits[i, col] else 0.0
+                    elif short_mode == 2:
+                        sig[j, K.SIG_SHORT_ENTRY] = 1.0 if xx else 0.0
+                        sig[j, K.SIG_SHORT_EXIT] = 1.0 if e else 0.0
+                    if size_cols == 1:
+                        sig[j, K.SIG_SIZE] = size[i, 0]
+                    elif size_cols == n:
+                        sig[j, K.SIG_SIZE] = size[i, s]
+                    else:
+                        sig[j, K.SIG_SIZE] = size[i, col]
+                    px[0, j] = o[i, s]
+                    px[1, j] = h[i, s]
+                    px[2, j] = lo[i, s]
+                    px[3, j] = c[i, s]
+                k = K.step(accts[g], assets[g], sig, px[0], px[1], px[2], px[3], i, prm, buf)
+                _feed(buf, k, acc)
+                equity += accts[g, K.A_EQUITY]
+                for j in range(per):
+                    if assets[g, j, K.X_POS] != 0.0:
+                        exposed = True
+            acc_bar(acc, equity, exposed)
+        acc_finish(acc, out[run], init_cash, ppy, bar_days)
