@@ -299,3 +299,43 @@ def test_vectorbt_oracle_long_only_next_open(size, seed):
     np.testing.assert_allclose(rec["size"], got[:, 2], rtol=1e-9)
     np.testing.assert_allclose(rec["price"], got[:, 3], rtol=1e-12)
     np.testing.assert_allclose(rec["fees"], got[:, 4], rtol=1e-9)
+
+
+def test_sim_state_resumed_from_bytes_every_bar_equals_the_backtest():
+    """The paper broker's path: a SimState persisted and restored after every bar."""
+    from quantlab.backtesting.sim import SimState
+
+    rng = np.random.default_rng(11)
+    n, k = 150, 3
+    mk = [random_market(rng, n, 2 + j) for j in range(k)]
+    o, h, lo, c = (np.column_stack([m[f] for m in mk]) for f in range(4))
+    ent, ext, se, sx = (rng.random((n, k)) < 0.15 for _ in range(4))
+    size = rng.choice([0.2, 0.3], (n, k))
+    params = dict(fee=0.001, slippage=0.0005, stop_loss=0.05, trailing_stop=0.04,
+                  take_profit=0.1, long_short=True)
+    whole = run(o, h, lo, c, ent, ext, se, sx, size=size, **params)
+    assert len(whole.records) > 20
+    blob = SimState.new(k, 10_000.0, make_params(**params)).to_bytes()
+    recs, eq = [], []
+    for i in range(n):
+        state = SimState.from_bytes(blob)
+        recs.append(state.step(o[i], h[i], lo[i], c[i], entries=ent[i], exits=ext[i],
+                               short_entries=se[i], short_exits=sx[i], size=size[i]))
+        eq.append(state.equity)
+        blob = state.to_bytes()
+    assert np.array_equal(np.array(eq), whole.equity)
+    assert np.array_equal(np.concatenate(recs), whole.records, equal_nan=True)
+    assert np.array_equal(state.positions, whole.position[-1])
+
+
+def test_sim_state_refuses_bad_input():
+    from quantlab.backtesting.sim import SimState
+    from quantlab.errors import DataError
+
+    state = SimState.new(2, 1_000.0, make_params())
+    with pytest.raises(DataError, match="open needs 2 value"):
+        state.step([1.0], [1.0, 1.0], [1.0, 1.0], [1.0, 1.0])
+    with pytest.raises(DataError, match="unknown signal 'entry'"):
+        state.step([1.0] * 2, [1.0] * 2, [1.0] * 2, [1.0] * 2, entry=[True, False])
+    with pytest.raises(DataError, match="not a saved simulator state"):
+        SimState.from_bytes(b"garbage")

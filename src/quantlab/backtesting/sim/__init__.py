@@ -3,8 +3,8 @@
 :mod:`.kernel` holds the compiled code and documents the fill rules: :func:`~.kernel.step`
 advances one account (cash + assets) by one bar from a saved state; :func:`~.kernel.simulate`
 is the whole history as a loop over it. This module adds small Python conveniences:
-:func:`make_params` (the parameter vector), :func:`signal_array` (the per-bar signal block)
-and :func:`run` (a one-asset run on 1-D arrays).
+:func:`make_params` (the parameter vector), :func:`signal_array` (the per-bar signal block),
+:func:`run` (a run on price arrays) and :class:`SimState` (a saved state stepped bar by bar).
 """
 
 from __future__ import annotations
@@ -41,12 +41,13 @@ from quantlab.backtesting.sim.kernel import (  # noqa: E402
     simulate,
     step,
 )
+from quantlab.backtesting.sim.state import SimState  # noqa: E402
 
 __all__ = [
     "MAX_REC_PER_ASSET", "N_ACCT", "N_ASSET", "N_PARAM", "N_REC", "N_SIG", "REASONS",
     "REASON_LIMIT", "REASON_LIQUIDATION", "REASON_MIN_AMOUNT", "REASON_MIN_NOTIONAL",
     "REASON_NO_FUNDS", "REASON_REBALANCE", "REASON_SIGNAL", "REASON_STOP_ENTRY",
-    "REASON_STOP_LOSS", "REASON_TAKE_PROFIT", "REASON_TRAILING", "SimResult",
+    "REASON_STOP_LOSS", "REASON_TAKE_PROFIT", "REASON_TRAILING", "SimResult", "SimState",
     "configure_numba_cache", "init_account", "init_assets", "make_params", "run",
     "signal_array", "simulate", "step",
 ]
