@@ -114,8 +114,8 @@ class BacktestResult(metrics.EquityCurve, Result):
         try:
             import vectorbt as vbt
             from vectorbt.portfolio.enums import log_dt, order_dt
-        except ImportError as exc:  # pragma: no cover - vectorbt is installed with quantlab today
-            raise ParameterError("to_vectorbt() needs vectorbt: pip install vectorbt") from exc
+        except ImportError as exc:  # pragma: no cover - the dev extra installs vectorbt
+            raise ParameterError("to_vectorbt() needs vectorbt: pip install \"quantlab[vectorbt]\"") from exc
         from quantlab.backtesting.sim import kernel
 
         rec = self.records[self.records[:, kernel.REC_STATUS] == kernel.STATUS_FILLED]
