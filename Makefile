@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed.stamp
+# e.g. make bench SCALE_ARGS="--bars 52560" (a tenth of the minute-bar year)
+SCALE_ARGS ?=
 export MPLBACKEND := Agg
 
 .PHONY: demo test lint bench venv clean
@@ -29,6 +31,8 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_sweep.py
+	$(BIN)/python benchmarks/bench_sweep_scale.py $(SCALE_ARGS)
+	$(BIN)/python benchmarks/bench_backtest_cold.py
 	$(BIN)/python benchmarks/bench_risk.py
 	$(BIN)/python benchmarks/bench_portfolio.py
 	$(BIN)/python benchmarks/bench_data.py
