@@ -36,12 +36,27 @@ __all__ = ["sweep_panel", "sweep_signals", "sweep_sma_cross"]
 
 
 @njit(cache=True, _nrt=False)
-def _account_bar(a, x, sig, px, o, h, lo, c, i, prm, buf, acc):  # pragma: no cover - compiled
+def _account_bar(a, x, sig, px, o, h, lo, c, i, prm, buf, acc, quiet,
+                 guarded):  # pragma: no cover - compiled
     """One bar of one combination: step, then feed fills and equity to the accumulator.
+
+    ``quiet``: no signal at this bar's close; ``guarded``: stops or a margin model watch open
+    positions. A quiet bar with nothing pending and nothing to watch skips the call.
 
     ``px`` is a float64[4, 1] scratch for this bar's prices (copied, not sliced: views of the
     shared price arrays would touch their reference count from every thread).
     """
+    if quiet and x[0, K.X_PEND] == K.ACT_NONE and (x[0, K.X_POS] == 0.0 or not guarded):
+        # Nothing can happen in this bar (no order pending, no signal, no stop to watch):
+        # K.step would only record the close and mark the position, as done here.
+        ci = c[i]
+        if o[i] == o[i] and h[i] == h[i] and lo[i] == lo[i] and ci == ci:
+            x[0, K.X_LAST] = ci
+            x[0, K.X_FRESH] = 0.0
+        pos = x[0, K.X_POS]
+        a[K.A_EQUITY] = a[K.A_CASH] + pos * x[0, K.X_LAST] if pos != 0.0 else a[K.A_CASH]
+        acc_bar(acc, a[K.A_EQUITY], pos != 0.0)
+        return
     px[0, 0] = o[i]
     px[1, 0] = h[i]
     px[2, 0] = lo[i]
@@ -49,6 +64,15 @@ def _account_bar(a, x, sig, px, o, h, lo, c, i, prm, buf, acc):  # pragma: no co
     m = K.step(a, x, sig, px[0], px[1], px[2], px[3], i, prm, buf)
     _feed(buf, m, acc)
     acc_bar(acc, a[K.A_EQUITY], x[0, K.X_POS] != 0.0)
+
+
+@njit(cache=True, _nrt=False)
+def _guarded(prm):  # pragma: no cover - compiled
+    """Whether open positions are watched inside bars (stops or a margin model), or target
+    weights are traded (then every bar goes through the kernel)."""
+    return (prm[K.P_STOP_LOSS] > 0.0 or prm[K.P_TAKE_PROFIT] > 0.0 or prm[K.P_TRAILING] > 0.0
+            or prm[K.P_MAINT_MARGIN] == prm[K.P_MAINT_MARGIN] or prm[K.P_TARGET_MODE] > 0.0
+            or prm[K.P_FILL_AT_CLOSE] > 0.0)
 
 
 @njit(cache=True, _nrt=False)
@@ -74,6 +98,7 @@ def sweep_signals(o, h, lo, c, entries, exits, short_entries, short_exits, short
     """
     bars, m = entries.shape
     per_col_size = size.shape[1] > 1
+    guarded = _guarded(prm)
     for col in prange(m):
         a = K.init_account(init_cash)
         x = K.init_assets(1)
@@ -90,16 +115,21 @@ def sweep_signals(o, h, lo, c, entries, exits, short_entries, short_exits, short
         for i in range(bars):
             e = entries[i, col]
             xx = exits[i, col]
+            s_e = False
+            s_x = False
             sig[0, K.SIG_ENTRY] = 1.0 if e else 0.0
             sig[0, K.SIG_EXIT] = 1.0 if xx else 0.0
             if short_mode == 1:
-                sig[0, K.SIG_SHORT_ENTRY] = 1.0 if short_entries[i, col] else 0.0
-                sig[0, K.SIG_SHORT_EXIT] = 1.0 if short_exits[i, col] else 0.0
+                s_e = short_entries[i, col]
+                s_x = short_exits[i, col]
+                sig[0, K.SIG_SHORT_ENTRY] = 1.0 if s_e else 0.0
+                sig[0, K.SIG_SHORT_EXIT] = 1.0 if s_x else 0.0
             elif short_mode == 2:
                 sig[0, K.SIG_SHORT_ENTRY] = 1.0 if xx else 0.0
                 sig[0, K.SIG_SHORT_EXIT] = 1.0 if e else 0.0
             sig[0, K.SIG_SIZE] = size[i, sc]
-            _account_bar(a, x, sig, px, o, h, lo, c, i, prm, buf, acc)
+            _account_bar(a, x, sig, px, o, h, lo, c, i, prm, buf, acc,
+                         not (e or xx or s_e or s_x), guarded)
         acc_finish(acc, out[col], init_cash, ppy, bar_days)
 
 
@@ -113,6 +143,7 @@ def sweep_sma_cross(o, h, lo, c, ma, start, fast_idx, slow_idx, short_mode, size
     are warm-up). ``size`` is float64[bars, 1]."""
     bars = c.shape[0]
     m = fast_idx.shape[0]
+    guarded = _guarded(prm)
     for col in prange(m):
         f = ma[fast_idx[col]]
         s = ma[slow_idx[col]]
@@ -136,13 +167,16 @@ def sweep_sma_cross(o, h, lo, c, ma, start, fast_idx, slow_idx, short_mode, size
             xx = fi < si and fp >= sp
             fp = fi
             sp = si
+            s_e = False
+            s_x = False
             sig[0, K.SIG_ENTRY] = 1.0 if e else 0.0
             sig[0, K.SIG_EXIT] = 1.0 if xx else 0.0
             if short_mode == 2:
                 sig[0, K.SIG_SHORT_ENTRY] = 1.0 if xx else 0.0
                 sig[0, K.SIG_SHORT_EXIT] = 1.0 if e else 0.0
             sig[0, K.SIG_SIZE] = size[i, 0]
-            _account_bar(a, x, sig, px, o, h, lo, c, i, prm, buf, acc)
+            _account_bar(a, x, sig, px, o, h, lo, c, i, prm, buf, acc,
+                         not (e or xx or s_e or s_x), guarded)
         acc_finish(acc, out[col], init_cash, ppy, bar_days)
 
 
