@@ -22,6 +22,7 @@ from quantlab._result import Result
 from quantlab._util import to_jsonable
 from quantlab._validate import check_range
 from quantlab.backtesting import metrics
+from quantlab.backtesting.distributed import check_scheduler
 from quantlab.backtesting.engine import (
     PreparedData,
     prepare_data,
@@ -33,7 +34,7 @@ from quantlab.backtesting.options import BacktestOptions
 from quantlab.errors import ParameterError
 from quantlab.strategies.base import Signals, Strategy, TargetWeights, strategy_errors
 
-__all__ = ["SweepResult", "sweep"]
+__all__ = ["SweepResult", "score_runs", "sweep"]
 
 #: Metrics where smaller is better (``best`` minimizes them).
 LOWER_IS_BETTER = {"max_drawdown", "max_drawdown_duration", "volatility", "fees_paid"}
@@ -114,6 +115,82 @@ def _score_chunk(pf: Any, n_runs: int, n_sym: int, init_cash: float, pdata: Prep
     return out
 
 
+def score_runs(
+    runs: list[Strategy],
+    full: PreparedData,
+    pdata: PreparedData,
+    rows: slice,
+    opts: BacktestOptions,
+    chunk_size: int,
+    on_progress: Callable[[int], Any] | None = None,
+) -> dict[str, np.ndarray]:
+    """Metrics of every run, simulated ``chunk_size`` runs per vectorbt call.
+
+    The scoring step of :func:`sweep`, self-contained and picklable so that partitions of the
+    runs can be scored in other processes (:mod:`quantlab.backtesting.distributed`); the metrics
+    of a run do not depend on which other runs share its chunk or partition.
+
+    Parameters
+    ----------
+    runs : list of Strategy
+        Instances of one strategy class, one per combination.
+    full : PreparedData
+        All bars (signals are computed on them, so earlier bars serve as warm-up).
+    pdata : PreparedData
+        The trading period's bars (``full`` itself when the whole history is traded).
+    rows : slice
+        Rows of ``full`` that make up ``pdata``.
+    opts : BacktestOptions
+        Backtest options.
+    chunk_size : int
+        Runs simulated per vectorbt call (bounds memory).
+    on_progress : callable, optional
+        Called with the number of runs done after each chunk.
+
+    Returns
+    -------
+    dict of str to ndarray
+        One array of length ``len(runs)`` per metric of
+        :data:`quantlab.backtesting.metrics.STAT_NAMES`, in the order of ``runs``.
+    """
+    cls = type(runs[0])
+    n_sym = len(pdata.symbols)
+    shared = opts.allocation == "shared"
+    scores: list[dict[str, np.ndarray]] = []
+    for lo in range(0, len(runs), chunk_size):
+        chunk = runs[lo:lo + chunk_size]
+        keys = list(range(len(chunk)))
+        if pdata.is_panel:
+            batch = None
+        else:
+            with strategy_errors(cls.label(), "batch_signals()"):
+                batch = cls.batch_signals(full.bars, chunk)
+        outs = [] if batch is not None else [s.run(full.bars)[rows] for s in chunk]
+        tiled = _tile(pdata, keys)
+        group = "run" if pdata.is_panel else None
+        if batch is not None:
+            pf = simulate_signals(batch[rows], tiled, opts)
+        elif isinstance(outs[0], TargetWeights):
+            tw = TargetWeights(_stack([o.weights for o in outs], keys))  # type: ignore[union-attr]
+            pf = simulate_weights(tw, tiled, opts, group_by=group if group else False)
+            cash = opts.init_cash
+        else:
+            arrays = {name: _stack([o.arrays()[name] for o in outs], keys)
+                      for name in outs[0].arrays()}
+            sig = Signals(**arrays)
+            cash = opts.init_cash if (shared or not pdata.is_panel) else opts.init_cash / n_sym
+            pf = simulate_signals(sig, tiled, opts, group_by=group,
+                                  cash_sharing=shared and pdata.is_panel, init_cash=cash)
+        scores.append(_score_chunk(pf, len(chunk), n_sym, opts.init_cash, pdata))
+        # vectorbt's cached properties form reference cycles that keep each chunk's
+        # arrays alive; collect them now so peak memory is one chunk, not the sweep.
+        del pf
+        gc.collect()
+        if on_progress is not None:
+            on_progress(len(chunk))
+    return {m: np.concatenate([sc[m] for sc in scores]) for m in metrics.STAT_NAMES}
+
+
 def sweep(
     strategy: Any,
     data: pd.DataFrame,
@@ -123,6 +200,9 @@ def sweep(
     end: Any = None,
     chunk_size: int = 1000,
     progress: bool | None = None,
+    scheduler: str = "local",
+    address: str | None = None,
+    workers: int | None = None,
     **grid_and_options: Any,
 ) -> SweepResult:
     """Backtest every combination of a parameter grid.
@@ -142,6 +222,18 @@ def sweep(
         Runs simulated per vectorbt call (bounds memory).
     progress : bool, optional
         Show a progress bar on stderr (default: when stderr is a terminal and the sweep is large).
+    scheduler : {"local", "dask"}
+        Score the combinations in this process, or in partitions on a Dask cluster
+        (:mod:`quantlab.backtesting.distributed`, needs ``pip install "quantlab[dask]"``); the
+        table is the same either way.
+    address : str, optional
+        With ``scheduler="dask"``: a running Dask scheduler (``"tcp://host:8786"``) whose
+        workers have quantlab installed. Without it, a local cluster of ``workers`` processes
+        is started for the sweep and closed afterwards (in a script, call the sweep under
+        ``if __name__ == "__main__":``).
+    workers : int, optional
+        With ``scheduler="dask"`` and no address: worker processes of the local cluster
+        (default 2).
     **grid_and_options
         Strategy parameters as iterables (``fast=range(2, 101)``) or scalars, and backtest
         options (``fees_bps=10``...) as in :func:`quantlab.backtest`.
@@ -167,6 +259,7 @@ def sweep(
     if not grid_in:
         raise ParameterError("give at least one parameter range to sweep, e.g. fast=range(2, 50)")
     chunk_size = check_range(chunk_size, "chunk_size", 1, integer=True)
+    scheduler, address, workers = check_scheduler(scheduler, address, workers)
     grid = {k: _as_values(k, v) for k, v in grid_in.items()}
     opts = BacktestOptions.from_kwargs(**options)
     runs, rejected = _combinations(cls, base, grid, constraint)
@@ -184,54 +277,27 @@ def sweep(
         pdata = prepare_data(bars, full.symbols[0] if not full.is_panel else None)
     else:
         pdata = full
-    n_sym = len(pdata.symbols)
-    shared = opts.allocation == "shared"
     show = progress if progress is not None else (len(runs) > 200 and sys.stderr.isatty())
     from tqdm.auto import tqdm
 
     bar = tqdm(total=len(runs), desc=f"sweep {cls.label()}", unit="run", disable=not show,
                file=sys.stderr)
-    scores: list[dict[str, np.ndarray]] = []
     try:
-        for lo in range(0, len(runs), chunk_size):
-            chunk = runs[lo:lo + chunk_size]
-            keys = list(range(len(chunk)))
-            if pdata.is_panel:
-                batch = None
-            else:
-                with strategy_errors(cls.label(), "batch_signals()"):
-                    batch = cls.batch_signals(full.bars, chunk)
-            outs = [] if batch is not None else [s.run(full.bars)[rows] for s in chunk]
-            tiled = _tile(pdata, keys)
-            group = "run" if pdata.is_panel else None
-            if batch is not None:
-                pf = simulate_signals(batch[rows], tiled, opts)
-            elif isinstance(outs[0], TargetWeights):
-                tw = TargetWeights(_stack([o.weights for o in outs], keys))  # type: ignore[union-attr]
-                pf = simulate_weights(tw, tiled, opts, group_by=group if group else False)
-                cash = opts.init_cash
-            else:
-                arrays = {name: _stack([o.arrays()[name] for o in outs], keys)
-                          for name in outs[0].arrays()}
-                sig = Signals(**arrays)
-                cash = opts.init_cash if (shared or not pdata.is_panel) else opts.init_cash / n_sym
-                pf = simulate_signals(sig, tiled, opts, group_by=group,
-                                      cash_sharing=shared and pdata.is_panel, init_cash=cash)
-            scores.append(_score_chunk(pf, len(chunk), n_sym, opts.init_cash, pdata))
-            # vectorbt's cached properties form reference cycles that keep each chunk's
-            # arrays alive; collect them now so peak memory is one chunk, not the sweep.
-            del pf
-            gc.collect()
-            bar.update(len(chunk))
+        # -- scoring: in this process, or partitions of `runs` on a Dask cluster ------------
+        if scheduler == "dask":
+            from quantlab.backtesting.distributed import score_on_dask
+
+            scores = score_on_dask(runs, full, pdata, rows, opts, chunk_size,
+                                   address=address, workers=workers, on_progress=bar.update)
+        else:
+            scores = score_runs(runs, full, pdata, rows, opts, chunk_size, on_progress=bar.update)
     finally:
         bar.close()
 
     names = list(grid)
     index = pd.MultiIndex.from_tuples([tuple(s.values[n] for n in names) for s in runs], names=names) \
         if len(names) > 1 else pd.Index([s.values[names[0]] for s in runs], name=names[0])
-    table = pd.DataFrame(
-        {m: np.concatenate([sc[m] for sc in scores]) for m in metrics.STAT_NAMES}, index=index
-    )
+    table = pd.DataFrame({m: scores[m] for m in metrics.STAT_NAMES}, index=index)
     table["trades"] = table["trades"].astype("int64")
     return SweepResult(
         strategy=cls, base_params=base, grid=grid, table=table, options=opts,
