@@ -31,13 +31,14 @@ from quantlab._result import Result
 from quantlab._util import to_jsonable
 from quantlab._validate import check_range
 from quantlab.backtesting import metrics
+from quantlab.backtesting.distributed import check_scheduler
 from quantlab.backtesting.options import BacktestOptions
 from quantlab.backtesting.prepared import PreparedData, prepare_data, slice_period
 from quantlab.backtesting.simulation import SimRun, entry_size, kernel_params, simulate_output
 from quantlab.errors import ParameterError
 from quantlab.strategies.base import Signals, Strategy, TargetWeights, strategy_errors
 
-__all__ = ["SweepResult", "sweep"]
+__all__ = ["SweepResult", "score_runs", "sweep"]
 
 #: Metrics where smaller is better (``best`` minimizes them).
 LOWER_IS_BETTER = {"max_drawdown", "max_drawdown_duration", "volatility", "fees_paid"}
@@ -262,6 +263,9 @@ def sweep(
     end: Any = None,
     chunk_size: int = 1000,
     progress: bool | None = None,
+    scheduler: str = "local",
+    address: str | None = None,
+    workers: int | None = None,
     **grid_and_options: Any,
 ) -> SweepResult:
     """Backtest every combination of a parameter grid.
@@ -282,6 +286,18 @@ def sweep(
         ``sma_cross`` path holds none and uses it only for progress updates).
     progress : bool, optional
         Show a progress bar on stderr (default: when stderr is a terminal and the sweep is large).
+    scheduler : {"local", "dask"}
+        Score the combinations in this process, or in partitions on a Dask cluster
+        (:mod:`quantlab.backtesting.distributed`, needs ``pip install "quantlab[dask]"``); the
+        table is the same either way.
+    address : str, optional
+        With ``scheduler="dask"``: a running Dask scheduler (``"tcp://host:8786"``) whose
+        workers have quantlab installed. Without it, a local cluster of ``workers`` processes
+        is started for the sweep and closed afterwards (in a script, call the sweep under
+        ``if __name__ == "__main__":``).
+    workers : int, optional
+        With ``scheduler="dask"`` and no address: worker processes of the local cluster
+        (default 2).
     **grid_and_options
         Strategy parameters as iterables (``fast=range(2, 101)``) or scalars, and backtest
         options (``fees_bps=10``...) as in :func:`quantlab.backtest`.
@@ -307,6 +323,7 @@ def sweep(
     if not grid_in:
         raise ParameterError("give at least one parameter range to sweep, e.g. fast=range(2, 50)")
     chunk_size = check_range(chunk_size, "chunk_size", 1, integer=True)
+    scheduler, address, workers = check_scheduler(scheduler, address, workers)
     grid = {k: _as_values(k, v) for k, v in grid_in.items()}
     opts = BacktestOptions.from_kwargs(**options)
     runs, rejected = _combinations(cls, base, grid, constraint)
@@ -330,7 +347,14 @@ def sweep(
     bar = tqdm(total=len(runs), desc=f"sweep {cls.label()}", unit="run", disable=not show,
                file=sys.stderr)
     try:
-        scores = score_runs(runs, full, pdata, rows, opts, chunk_size, bar.update)
+        # -- scoring: in this process, or partitions of `runs` on a Dask cluster ------------
+        if scheduler == "dask":
+            from quantlab.backtesting.distributed import score_on_dask
+
+            scores = score_on_dask(runs, full, pdata, rows, opts, chunk_size,
+                                   address=address, workers=workers, on_progress=bar.update)
+        else:
+            scores = score_runs(runs, full, pdata, rows, opts, chunk_size, on_progress=bar.update)
     finally:
         bar.close()
 

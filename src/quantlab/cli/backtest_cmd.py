@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from quantlab._validate import check_range
-from quantlab.cli._args import parse_symbols
+from quantlab.cli._args import parse_symbols, positive_int
 from quantlab.cli._output import print_json, print_table
 from quantlab.errors import ParameterError
 
@@ -203,6 +203,20 @@ def run_backtest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dask_args(args: argparse.Namespace) -> dict[str, Any]:
+    """``scheduler``/``address``/``workers`` of :func:`quantlab.sweep` from ``--dask`` and ``--workers``."""
+    if args.dask is None:
+        if args.workers is not None:
+            raise ParameterError("--workers only applies with --dask")
+        return {}
+    if args.dask is True:
+        return {"scheduler": "dask", "workers": args.workers}
+    if args.workers is not None:
+        raise ParameterError("--workers sets the size of the local Dask cluster and does not apply "
+                             "with --dask ADDRESS (start `dask worker` processes instead)")
+    return {"scheduler": "dask", "address": args.dask}
+
+
 def run_sweep(args: argparse.Namespace) -> int:
     """Handler of ``quantlab sweep``."""
     from quantlab.backtesting import sweep
@@ -217,10 +231,11 @@ def run_sweep(args: argparse.Namespace) -> int:
     if overlap:
         raise ParameterError(f"{overlap[0]} is given both as --param and --grid")
     base = cls(**fixed) if fixed else cls
+    dask = _dask_args(args)
     bars = load_bars(args)
     options = {k: v for k, v in _options(args).items() if k not in cls.params}
     result = sweep(base, bars, start=args.start, end=args.end,
-                   progress=not args.json and not args.no_progress, **grid, **options)
+                   progress=not args.json and not args.no_progress, **dask, **grid, **options)
     if args.html:
         from quantlab.reports import write_report
 
@@ -262,7 +277,8 @@ def register(sub: Any) -> None:
     s = sub.add_parser("sweep", help="sweep a strategy's parameters",
                        description="Backtest every combination of a parameter grid through the same "
                        "simulator as backtest (compiled, both cores); combinations the strategy "
-                       "rejects (e.g. fast >= slow) are skipped.")
+                       "rejects (e.g. fast >= slow) are skipped. With --dask, the combinations are "
+                       "scored on a Dask cluster.")
     s.add_argument("--strategy", required=True, help="strategy name or path, as for backtest")
     s.add_argument("--grid", action="append", metavar="NAME=SPEC",
                    help="NAME=START:STOP[:STEP] (inclusive) or NAME=A,B,C (repeatable)")
@@ -273,5 +289,11 @@ def register(sub: Any) -> None:
     s.add_argument("--top", type=int, default=10, help="rows of the ranking to print (default 10)")
     s.add_argument("--html", metavar="OUT", help="write an HTML report with heatmaps")
     s.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    s.add_argument("--dask", nargs="?", const=True, metavar="ADDRESS",
+                   help="score the combinations on Dask: a local cluster of worker processes "
+                        "(no ADDRESS), or the scheduler at ADDRESS (tcp://host:8786) whose workers "
+                        "have quantlab installed; needs pip install \"quantlab[dask]\"")
+    s.add_argument("--workers", type=positive_int, metavar="N",
+                   help="worker processes of the local Dask cluster (with --dask, default 2)")
     s.add_argument("--json", action="store_true", help="print one JSON object with every combination")
     s.set_defaults(func=run_sweep)
