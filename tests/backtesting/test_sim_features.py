@@ -330,10 +330,6 @@ def test_leverage_two_with_size_two():
     assert fills(r)[0][2] == rel(100.0)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "SURPRISE: BacktestOptions refuses sizing='fixed_fraction', fraction=2 even with "
-    "leverage=2 ('fraction=2 must be in (0, 1]'), although the leverage option says entry "
-    "sizes may reach it; only a strategy's Signals.size can lever up."))
 def test_fixed_fraction_two_with_leverage_two():
     o, h, lo, c = ohlc([[100, 101, 99, 100], [100, 106, 99, 105], [105, 107, 104, 106]])
     data = frame([list(x) for x in zip(o, h, lo, c, strict=True)])
@@ -513,10 +509,6 @@ def test_multi_asset_steps_from_pickled_states_equal_simulate(seed):
     assert np.array_equal(np.array(recs).reshape(-1, N_REC), rec, equal_nan=True)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: without leverage a limit *add* filled inside the bar below the open overspends: "
-    "_entry_orders passes marks=open, so _buy_power_units computes room = equity(at the "
-    "open) - units_held x level = cash + units_held x (open - level) and cash goes to -500."))
 def test_limit_add_below_the_open_cannot_borrow():
     o, h, lo, c = ohlc([[100, 101, 99, 100], [100, 101, 99, 100], [110, 111, 95, 105],
                         [110, 111, 109, 110]])
@@ -524,7 +516,7 @@ def test_limit_add_below_the_open_cannot_borrow():
             limit=levels(4, {1: 100.0}), accumulate=True)
     # bar 1: 0.5 x 10,000 / 100 = 50 units at 100, cash 5,000. Bar 2 opens 110, the low 95
     # reaches the limit 100: the add may spend the 5,000 of cash -> 50 more units, cash 0
-    # (today: 55 units and cash -500 with leverage=1).
+    # (a buying-power cap mixing the open and the fill price bought 55 units, cash -500).
     assert fills(r)[0] == (1, 1, rel(50.0), 100.0, REASON_SIGNAL)
     assert fills(r)[1][:4] == (2, 1, rel(50.0), 100.0)
     assert r.cash[2] >= -1e-9

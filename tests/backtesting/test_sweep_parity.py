@@ -89,19 +89,11 @@ def test_donchian_streamed_long_short_with_stops(btc, shorts):
     assert (t["trades"] > 0).all()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG in sweep._stacked (streamed path): the arrays stacked for a chunk are those of the "
-    "chunk's FIRST combination, so with shorts=[False, True] the short signals of the "
-    "shorts=True runs are dropped and those rows silently equal the shorts=False rows "
-    "(total_return 1.190468 for both instead of 3.149494 with entry=15, exit=7, fees 10 bps)."))
 def test_donchian_sweep_mixing_shorts_false_and_true(btc):
     assert_parity("donchian_breakout", btc, {"entry": [15], "exit": [7], "shorts": [False, True]},
                   fees_bps=10, direction="long_short")
 
 
-@pytest.mark.xfail(strict=True, raises=KeyError, reason=(
-    "BUG in sweep._stacked (streamed path): with shorts=[True, False] the first combination "
-    "has short arrays and the second not -> KeyError 'short_entries' instead of a result."))
 def test_donchian_sweep_mixing_shorts_true_and_false(btc):
     assert_parity("donchian_breakout", btc, {"entry": [15], "exit": [7], "shorts": [True, False]},
                   fees_bps=10, direction="long_short")

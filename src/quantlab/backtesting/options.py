@@ -133,8 +133,10 @@ class BacktestOptions:
         check_range(self.init_cash, "init_cash", 0.0, open_low=True)
         check_range(self.fees_bps, "fees_bps", 0.0, 10_000.0)
         check_range(self.slippage_bps, "slippage_bps", 0.0, 10_000.0)
+        check_range(self.leverage, "leverage", 0.0, 100.0, open_low=True)
         if self.sizing == "fixed_fraction":
-            check_range(self.fraction, "fraction", 0.0, 1.0, open_low=True)
+            check_range(self.fraction, "fraction", 0.0, max(1.0, self.leverage), open_low=True,
+                        hint="at most 1, or up to leverage when leverage > 1")
         if self.sizing == "risk_per_trade":
             check_range(self.risk, "risk", 0.0, 1.0, open_low=True)
         if self.sizing == "vol_target":
@@ -146,7 +148,6 @@ class BacktestOptions:
         check_range(self.take_profit, "take_profit", 0.0, open_low=True, allow_none=True)
         if not isinstance(self.accumulate, bool | np.bool_):
             raise ParameterError(f"accumulate must be True or False, got {self.accumulate!r}")
-        check_range(self.leverage, "leverage", 0.0, 100.0, open_low=True)
         check_range(self.maintenance_margin, "maintenance_margin", 0.0, 1.0, open_high=True,
                     allow_none=True)
         object.__setattr__(self, "order_ttl", check_range(self.order_ttl, "order_ttl", 0, integer=True))

@@ -11,8 +11,9 @@ equals ``ql.backtest`` with those parameters, tested to 1e-9):
   combination) simulated in parallel with online metrics;
 - **panel** (signal strategies on several symbols): the same, each combination trading every
   symbol in sleeves or one shared cash pool;
-- **per run** (target weights, limit/stop entries or partial exits): one simulation per
-  combination, scored by :mod:`quantlab.backtesting.metrics`.
+- **per run** (target weights, limit/stop entries or partial exits, or combinations whose
+  signals differ in kind, e.g. with and without shorts): one simulation per combination,
+  scored by :mod:`quantlab.backtesting.metrics`.
 """
 
 from __future__ import annotations
@@ -211,6 +212,16 @@ def _needs_full_sim(out: Signals | TargetWeights) -> bool:
         getattr(out, n) is not None for n in ("exit_size", "limit", "stop"))
 
 
+def _stackable(outs: list[Signals | TargetWeights]) -> bool:
+    """Whether the runs' signals can share one streamed kernel call: the same arrays in each
+    (a run without short signals trades differently from one with them), no order types that
+    only the full simulator knows."""
+    if any(_needs_full_sim(o) for o in outs):
+        return False
+    names = set(outs[0].arrays())
+    return all(set(o.arrays()) == names for o in outs[1:])
+
+
 def _stacked(outs: list[Signals]) -> Signals:
     names = outs[0].arrays()
     return Signals(**{n: pd.concat([o.arrays()[n] for o in outs], axis=1, ignore_index=True)
@@ -241,9 +252,10 @@ def score_runs(runs: list[Strategy], full: PreparedData, pdata: PreparedData, ro
             progress(len(chunk))
             continue
         outs = [s.run(full.bars)[rows] for s in chunk]
-        if pdata.is_panel and not any(_needs_full_sim(o) for o in outs):
+        stackable = _stackable(outs)
+        if pdata.is_panel and stackable:
             out[lo:lo + len(chunk)] = _score_panel(outs, pdata, opts)  # type: ignore[arg-type]
-        elif pdata.is_panel or any(_needs_full_sim(o) for o in outs):
+        elif pdata.is_panel or not stackable:
             for i, o in enumerate(outs):
                 stats = run_stats(simulate_output(o, pdata, opts), opts.init_cash, pdata.ppy,
                                   pdata.bar_days)
@@ -252,6 +264,24 @@ def score_runs(runs: list[Strategy], full: PreparedData, pdata: PreparedData, ro
             out[lo:lo + len(chunk)] = _score_streamed(_stacked(outs), pdata, opts)  # type: ignore[arg-type]
         progress(len(chunk))
     return out
+
+
+class _NoBar:
+    """Stand-in for a disabled tqdm bar (tqdm.auto costs ~70 ms to import)."""
+
+    def update(self, n: int = 1) -> None:
+        """Ignore progress."""
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
+def _progress_bar(total: int, desc: str, show: bool) -> Any:
+    if not show:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="run", file=sys.stderr)
 
 
 def sweep(
@@ -342,10 +372,7 @@ def sweep(
     else:
         pdata = full
     show = progress if progress is not None else (len(runs) > 200 and sys.stderr.isatty())
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=len(runs), desc=f"sweep {cls.label()}", unit="run", disable=not show,
-               file=sys.stderr)
+    bar = _progress_bar(len(runs), f"sweep {cls.label()}", show)
     try:
         # -- scoring: in this process, or partitions of `runs` on a Dask cluster ------------
         if scheduler == "dask":

@@ -284,6 +284,9 @@ class Strategy:
         for key, param in self.params.items():
             raw = values.get(key, param.default)
             self._values[key] = param.convert(raw, self.label())
+        # Plain instance attributes too: ``self.fast`` is then a dict lookup, not a __getattr__
+        # call (a sweep builds thousands of instances). Class properties still take precedence.
+        self.__dict__.update(self._values)
         with strategy_errors(self.label(), "validate()"):
             self.validate()
 

@@ -308,9 +308,11 @@ def _rejection(units, price, prm):  # pragma: no cover - compiled
 
 @njit(cache=True, _nrt=False)
 def _buy_power_units(a, x, j, price, marks, fee, prm):  # pragma: no cover - compiled
-    """Most units of asset ``j`` an exposure-increasing order may trade (gross <= leverage x equity)."""
+    """Most units of asset ``j`` an exposure-increasing order may trade at ``price``: gross
+    exposure plus the order's fee stay within leverage x equity, every holding (``j``'s too)
+    valued at its mark, as in the equity."""
     equity = _equity(a, x, marks)
-    room = prm[P_LEVERAGE] * equity - _gross(x, marks, j) - abs(x[j, X_POS]) * price
+    room = prm[P_LEVERAGE] * equity - _gross(x, marks, -1)
     if not (room > 0.0):
         return 0.0
     return room / (price * (1.0 + fee))
@@ -364,14 +366,19 @@ def _target(a, x, out, k, bar, j, weight, raw, marks, equity, cutting,
     pos = x[j, X_POS]
     want = weight * equity / raw if equity > 0.0 else 0.0
     if cutting:
-        if pos == 0.0:
-            return k
-        if want * pos <= 0.0:
-            return _close(a, x, out, k, bar, j, raw, 1.0, fee, slip, REASON_REBALANCE, prm)
+        if pos != 0.0 and want * pos <= 0.0:  # to flat, or to the other side: close first
+            k = _close(a, x, out, k, bar, j, raw, 1.0, fee, slip, REASON_REBALANCE, prm)
+            if want == 0.0:
+                _clear_pending(x, j)
+            return k  # the other side opens in the adding pass
         if abs(want) < abs(pos):
-            return _close(a, x, out, k, bar, j, raw, 1.0 - abs(want) / abs(pos), fee, slip,
-                          REASON_REBALANCE, prm)
+            k = _close(a, x, out, k, bar, j, raw, 1.0 - abs(want) / abs(pos), fee, slip,
+                       REASON_REBALANCE, prm)
+            _clear_pending(x, j)  # done: a cut never buys back its rounding remainder
+        elif abs(want) == abs(pos):
+            _clear_pending(x, j)
         return k
+    _clear_pending(x, j)
     if want == 0.0 or abs(want) <= abs(pos) or want * pos < 0.0:
         return k
     side = 1.0 if want > 0.0 else -1.0
@@ -444,11 +451,9 @@ def _market_phase(a, x, out, k, bar, px, o, h, lo, c, prm):  # pragma: no cover 
             act = int(x[j, X_PEND])
             if act == ACT_NONE or x[j, X_PEND_KIND] != KIND_MARKET or not _priced(o, h, lo, c, j):
                 continue
-            if act == ACT_TARGET:
+            if act == ACT_TARGET:  # _target clears the order once it is done
                 k = _target(a, x, out, k, bar, j, x[j, X_PEND_SIZE], px[j], marks, equity,
                             phase == 0, prm)
-                if phase == 1:
-                    _clear_pending(x, j)
                 continue
             if (phase == 0) != _reduces(x, j, act):
                 continue
