@@ -44,6 +44,9 @@ closes (``exit_size`` of the position; all by default), else ``le`` adds when ac
 Short mirrors. Entries in the held direction are ignored unless ``accumulate``. An exit
 signal cancels a pending limit/stop entry.
 
+Target weights: the cuts of a rebalance fill first (a change of side closes there), then the
+additions in asset order; when buying power runs out, the last additions are capped.
+
 Money: fees are a fraction of traded notional; slippage moves market fills against the trader.
 An entry trades ``units = size * equity / (price * (1 + fee))`` (notional plus fee is ``size``
 of the account's equity, marked at the fill time's prices); ``size`` is capped at
@@ -228,10 +231,10 @@ def _equity(a, x, px):  # pragma: no cover - compiled
 
 
 @njit(cache=True, _nrt=False)
-def _gross(x, px, skip):  # pragma: no cover - compiled
+def _gross(x, px):  # pragma: no cover - compiled
     g = 0.0
     for j in range(x.shape[0]):
-        if j != skip and x[j, X_POS] != 0.0:
+        if x[j, X_POS] != 0.0:
             g += abs(x[j, X_POS]) * _mark(x, px, j)
     return g
 
@@ -312,7 +315,7 @@ def _buy_power_units(a, x, j, price, marks, fee, prm):  # pragma: no cover - com
     exposure plus the order's fee stay within leverage x equity, every holding (``j``'s too)
     valued at its mark, as in the equity."""
     equity = _equity(a, x, marks)
-    room = prm[P_LEVERAGE] * equity - _gross(x, marks, -1)
+    room = prm[P_LEVERAGE] * equity - _gross(x, marks)
     if not (room > 0.0):
         return 0.0
     return room / (price * (1.0 + fee))

@@ -126,7 +126,7 @@ def acc_bar(acc, equity, exposed):  # pragma: no cover - compiled
     # simple return; eq / 0 and anything involving NaN/inf count as 0 (returns_from_equity)
     prev = acc[A_LAST_EQ]
     r = 0.0
-    if prev != 0.0:
+    if prev != 0.0 and equity != prev:  # equal (a flat bar): exactly 0, without the division
         r = equity / prev - 1.0
         if not np.isfinite(r):
             r = 0.0
@@ -149,7 +149,7 @@ def acc_bar(acc, equity, exposed):  # pragma: no cover - compiled
     acc[A_PEAK] = peak
     # drawdown 1 - eq / peak, non-finite (peak 0, NaN, inf) as 0 (metrics.drawdown)
     dd = 0.0
-    if peak != 0.0:
+    if peak != 0.0 and equity != peak:  # at the peak: exactly 0
         dd = 1.0 - equity / peak
         if not np.isfinite(dd):
             dd = 0.0

@@ -36,27 +36,12 @@ __all__ = ["sweep_panel", "sweep_signals", "sweep_sma_cross"]
 
 
 @njit(cache=True, _nrt=False)
-def _account_bar(a, x, sig, px, o, h, lo, c, i, prm, buf, acc, quiet,
-                 guarded):  # pragma: no cover - compiled
-    """One bar of one combination: step, then feed fills and equity to the accumulator.
-
-    ``quiet``: no signal at this bar's close; ``guarded``: stops or a margin model watch open
-    positions. A quiet bar with nothing pending and nothing to watch skips the call.
+def _account_bar(a, x, sig, px, o, h, lo, c, i, prm, buf, acc):  # pragma: no cover - compiled
+    """One bar of one combination: :func:`K.step`, then its fills and equity into ``acc``.
 
     ``px`` is a float64[4, 1] scratch for this bar's prices (copied, not sliced: views of the
     shared price arrays would touch their reference count from every thread).
     """
-    if quiet and x[0, K.X_PEND] == K.ACT_NONE and (x[0, K.X_POS] == 0.0 or not guarded):
-        # Nothing can happen in this bar (no order pending, no signal, no stop to watch):
-        # K.step would only record the close and mark the position, as done here.
-        ci = c[i]
-        if o[i] == o[i] and h[i] == h[i] and lo[i] == lo[i] and ci == ci:
-            x[0, K.X_LAST] = ci
-            x[0, K.X_FRESH] = 0.0
-        pos = x[0, K.X_POS]
-        a[K.A_EQUITY] = a[K.A_CASH] + pos * x[0, K.X_LAST] if pos != 0.0 else a[K.A_CASH]
-        acc_bar(acc, a[K.A_EQUITY], pos != 0.0)
-        return
     px[0, 0] = o[i]
     px[1, 0] = h[i]
     px[2, 0] = lo[i]
@@ -64,6 +49,21 @@ def _account_bar(a, x, sig, px, o, h, lo, c, i, prm, buf, acc, quiet,
     m = K.step(a, x, sig, px[0], px[1], px[2], px[3], i, prm, buf)
     _feed(buf, m, acc)
     acc_bar(acc, a[K.A_EQUITY], x[0, K.X_POS] != 0.0)
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def _quiet_bar(a, x, o, h, lo, c, i, acc):  # pragma: no cover - compiled
+    """A bar where nothing can happen (no order pending, no signal, no stop to watch):
+    :func:`K.step` would only record the close and mark the position, as done here. Inlined
+    into the loops: a call with the kernel's many array arguments costs more than the bar.
+    Bars that are not quiet go through :func:`K.step` itself."""
+    ci = c[i]
+    if o[i] == o[i] and h[i] == h[i] and lo[i] == lo[i] and ci == ci:
+        x[0, K.X_LAST] = ci
+        x[0, K.X_FRESH] = 0.0
+    pos = x[0, K.X_POS]
+    a[K.A_EQUITY] = a[K.A_CASH] + pos * x[0, K.X_LAST] if pos != 0.0 else a[K.A_CASH]
+    acc_bar(acc, a[K.A_EQUITY], pos != 0.0)
 
 
 @njit(cache=True, _nrt=False)
@@ -127,9 +127,12 @@ def sweep_signals(o, h, lo, c, entries, exits, short_entries, short_exits, short
             elif short_mode == 2:
                 sig[0, K.SIG_SHORT_ENTRY] = 1.0 if xx else 0.0
                 sig[0, K.SIG_SHORT_EXIT] = 1.0 if e else 0.0
+            if not (e or xx or s_e or s_x) and x[0, K.X_PEND] == K.ACT_NONE and (
+                    x[0, K.X_POS] == 0.0 or not guarded):
+                _quiet_bar(a, x, o, h, lo, c, i, acc)
+                continue
             sig[0, K.SIG_SIZE] = size[i, sc]
-            _account_bar(a, x, sig, px, o, h, lo, c, i, prm, buf, acc,
-                         not (e or xx or s_e or s_x), guarded)
+            _account_bar(a, x, sig, px, o, h, lo, c, i, prm, buf, acc)
         acc_finish(acc, out[col], init_cash, ppy, bar_days)
 
 
@@ -167,16 +170,17 @@ def sweep_sma_cross(o, h, lo, c, ma, start, fast_idx, slow_idx, short_mode, size
             xx = fi < si and fp >= sp
             fp = fi
             sp = si
-            s_e = False
-            s_x = False
+            if not (e or xx) and x[0, K.X_PEND] == K.ACT_NONE and (
+                    x[0, K.X_POS] == 0.0 or not guarded):
+                _quiet_bar(a, x, o, h, lo, c, i, acc)
+                continue
             sig[0, K.SIG_ENTRY] = 1.0 if e else 0.0
             sig[0, K.SIG_EXIT] = 1.0 if xx else 0.0
             if short_mode == 2:
                 sig[0, K.SIG_SHORT_ENTRY] = 1.0 if xx else 0.0
                 sig[0, K.SIG_SHORT_EXIT] = 1.0 if e else 0.0
             sig[0, K.SIG_SIZE] = size[i, 0]
-            _account_bar(a, x, sig, px, o, h, lo, c, i, prm, buf, acc,
-                         not (e or xx or s_e or s_x), guarded)
+            _account_bar(a, x, sig, px, o, h, lo, c, i, prm, buf, acc)
         acc_finish(acc, out[col], init_cash, ppy, bar_days)
 
 
