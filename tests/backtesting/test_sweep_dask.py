@@ -21,7 +21,7 @@ from quantlab.backtesting import BacktestOptions
 from quantlab.backtesting.distributed import partition, score_on_dask
 from quantlab.backtesting.metrics import STAT_NAMES
 from quantlab.backtesting.prepared import prepare_data
-from quantlab.backtesting.sweep import score_runs
+from quantlab.backtesting.scoring import score_runs
 from quantlab.cli import main
 from quantlab.errors import ParameterError, QuantlabError, StrategyError
 

@@ -1,7 +1,7 @@
 """Score the combinations of a parameter sweep on a Dask cluster.
 
 ``quantlab.sweep(..., scheduler="dask")`` splits its list of valid combinations into partitions
-and scores each partition with :func:`quantlab.backtesting.sweep.score_runs` on a Dask worker:
+and scores each partition with :func:`quantlab.backtesting.scoring.score_runs` on a Dask worker:
 either on a throwaway :class:`distributed.LocalCluster` of worker processes on this machine
 (no ``address``) or on a running cluster (``address="tcp://scheduler:8786"``; its workers need
 quantlab installed). The price data is sent to every worker once; partitions come back in
@@ -220,7 +220,7 @@ def _score_packed(packed: bytes, full: PreparedData, pdata: PreparedData, rows: 
     """Worker side: unpickle a partition made by :func:`_pack` and score it with ``score_runs``."""
     import cloudpickle
 
-    from quantlab.backtesting.sweep import score_runs
+    from quantlab.backtesting.scoring import score_runs
 
     return score_runs(cloudpickle.loads(packed), full, pdata, rows, opts, chunk_size)
 
@@ -249,12 +249,12 @@ def score_on_dask(
     workers: int | None = None,
     on_progress: Callable[[int], Any] | None = None,
 ) -> np.ndarray:
-    """:func:`quantlab.backtesting.sweep.score_runs` over partitions of ``runs`` on Dask.
+    """:func:`quantlab.backtesting.scoring.score_runs` over partitions of ``runs`` on Dask.
 
     Parameters
     ----------
     runs, full, pdata, rows, opts, chunk_size
-        As for :func:`~quantlab.backtesting.sweep.score_runs`.
+        As for :func:`~quantlab.backtesting.scoring.score_runs`.
     address : str, optional
         A running Dask scheduler; without it a local cluster is started for this call.
     workers : int, optional
