@@ -106,22 +106,27 @@ def _bool_matrix(frame: pd.Series | pd.DataFrame) -> np.ndarray:
     return np.ascontiguousarray(arr[:, None] if arr.ndim == 1 else arr)
 
 
+def _short_arrays(sig: Signals, entries: np.ndarray,
+                  opts: BacktestOptions) -> tuple[np.ndarray, np.ndarray, int]:
+    """Short entry/exit matrices and the kernels' ``short_mode`` (0 none, 1 explicit, 2 mirror)."""
+    if sig.short_entries is None and sig.short_exits is None:
+        none = np.zeros((entries.shape[0], 0), dtype=np.bool_)
+        return none, none, 2 if opts.direction == "long_short" else 0
+    if opts.direction != "long_short":
+        raise ParameterError("the strategy emits short signals; pass direction='long_short' to trade them")
+    empty = np.zeros_like(entries)
+    se = _bool_matrix(sig.short_entries) if sig.short_entries is not None else empty
+    sx = _bool_matrix(sig.short_exits) if sig.short_exits is not None else empty
+    return se, sx, 1
+
+
 def _score_streamed(sig: Signals, pdata: PreparedData, opts: BacktestOptions) -> np.ndarray:
     """Columns of ``sig`` (one per combination, rows = traded bars) through the streaming kernel."""
     from quantlab.backtesting.sim.sweeps import sweep_signals
 
     entries, exits = _bool_matrix(sig.entries), _bool_matrix(sig.exits)
     bars, m = entries.shape
-    if sig.short_entries is not None or sig.short_exits is not None:
-        if opts.direction != "long_short":
-            raise ParameterError("the strategy emits short signals; pass direction='long_short' to trade them")
-        empty = np.zeros_like(entries)
-        se = _bool_matrix(sig.short_entries) if sig.short_entries is not None else empty
-        sx = _bool_matrix(sig.short_exits) if sig.short_exits is not None else empty
-        short_mode = 1
-    else:
-        se = sx = np.zeros((bars, 0), dtype=np.bool_)
-        short_mode = 2 if opts.direction == "long_short" else 0
+    se, sx, short_mode = _short_arrays(sig, entries, opts)
     size = _size_matrix(entry_size(sig, pdata, opts), bars)
     prm = kernel_params(opts, long_short=opts.direction == "long_short")
     out = np.empty((m, len(metrics.STAT_NAMES)))
@@ -137,16 +142,7 @@ def _score_panel(outs: list[Signals], pdata: PreparedData, opts: BacktestOptions
     sig = _stacked(outs)
     entries, exits = _bool_matrix(sig.entries), _bool_matrix(sig.exits)
     bars = entries.shape[0]
-    if sig.short_entries is not None or sig.short_exits is not None:
-        if opts.direction != "long_short":
-            raise ParameterError("the strategy emits short signals; pass direction='long_short' to trade them")
-        empty = np.zeros_like(entries)
-        se = _bool_matrix(sig.short_entries) if sig.short_entries is not None else empty
-        sx = _bool_matrix(sig.short_exits) if sig.short_exits is not None else empty
-        short_mode = 1
-    else:
-        se = sx = np.zeros((bars, 0), dtype=np.bool_)
-        short_mode = 2 if opts.direction == "long_short" else 0
+    se, sx, short_mode = _short_arrays(sig, entries, opts)
     size = _size_matrix(entry_size(sig if sig.size is not None else outs[0], pdata, opts), bars)
     prices = tuple(np.ascontiguousarray(getattr(pdata, f).to_numpy(dtype=np.float64))
                    for f in ("open", "high", "low", "close"))

@@ -322,6 +322,19 @@ def _buy_power_units(a, x, j, price, marks, fee, prm):  # pragma: no cover - com
 
 
 @njit(cache=True, _nrt=False)
+def _within_power(a, x, j, units, price, marks, prm):  # pragma: no cover - compiled
+    """``units`` of an exposure-adding order capped by the buying power and rounded down to the
+    amount step; returns ``(units, cap)``."""
+    cap = _buy_power_units(a, x, j, price, marks, prm[P_FEE], prm)
+    if units > cap * (1.0 + 1e-12):
+        units = cap
+    step_ = prm[P_AMOUNT_STEP]
+    if step_ > 0.0:
+        units = np.floor(units / step_ + _EPS) * step_
+    return units, cap
+
+
+@njit(cache=True, _nrt=False)
 def _open(a, x, out, k, bar, j, sign, size, raw, marks, reason, slipped,
           prm):  # pragma: no cover - compiled
     """Enter (or add to) ``sign`` side of asset ``j``: ``size`` of equity at market ``raw``."""
@@ -334,13 +347,7 @@ def _open(a, x, out, k, bar, j, sign, size, raw, marks, reason, slipped,
     if not (equity > 0.0):
         return k
     price = raw * (1.0 + sign * prm[P_SLIPPAGE]) if slipped else raw
-    units = size * equity / (price * (1.0 + fee))
-    cap = _buy_power_units(a, x, j, price, marks, fee, prm)
-    if units > cap * (1.0 + 1e-12):
-        units = cap
-    step_ = prm[P_AMOUNT_STEP]
-    if step_ > 0.0:
-        units = np.floor(units / step_ + _EPS) * step_
+    units, cap = _within_power(a, x, j, size * equity / (price * (1.0 + fee)), price, marks, prm)
     side = 1.0 if sign > 0.0 else -1.0
     rej = _rejection(units, price, prm)
     if rej >= 0:
@@ -386,13 +393,7 @@ def _target(a, x, out, k, bar, j, weight, raw, marks, equity, cutting,
         return k
     side = 1.0 if want > 0.0 else -1.0
     price = raw * (1.0 + side * slip)
-    units = abs(want) - abs(pos)
-    cap = _buy_power_units(a, x, j, price, marks, fee, prm)
-    if units > cap * (1.0 + 1e-12):
-        units = cap
-    step_ = prm[P_AMOUNT_STEP]
-    if step_ > 0.0:
-        units = np.floor(units / step_ + _EPS) * step_
+    units, cap = _within_power(a, x, j, abs(want) - abs(pos), price, marks, prm)
     rej = _rejection(units, price, prm)
     if rej >= 0:
         if cap <= 0.0 and rej == REASON_MIN_AMOUNT:

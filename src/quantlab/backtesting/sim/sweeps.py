@@ -35,6 +35,20 @@ from quantlab.backtesting.sim.online import (
 __all__ = ["sweep_panel", "sweep_signals", "sweep_sma_cross"]
 
 
+@njit(cache=True)
+def _one_asset_run(init_cash):  # pragma: no cover - compiled
+    """Fresh state and scratch arrays of one single-asset combination."""
+    sig = np.zeros((1, K.N_SIG))
+    sig[0, K.SIG_EXIT_SIZE] = np.nan
+    sig[0, K.SIG_LIMIT] = np.nan
+    sig[0, K.SIG_STOP] = np.nan
+    sig[0, K.SIG_WEIGHT] = np.nan
+    acc = np.empty(N_ACC)
+    acc_init(acc, init_cash)
+    return (K.init_account(init_cash), K.init_assets(1), sig,
+            np.empty((K.MAX_REC_PER_ASSET, K.N_REC)), np.empty((4, 1)), acc)
+
+
 @njit(cache=True, _nrt=False)
 def _account_bar(a, x, sig, px, o, h, lo, c, i, prm, buf, acc):  # pragma: no cover - compiled
     """One bar of one combination: :func:`K.step`, then its fills and equity into ``acc``.
@@ -100,17 +114,7 @@ def sweep_signals(o, h, lo, c, entries, exits, short_entries, short_exits, short
     per_col_size = size.shape[1] > 1
     guarded = _guarded(prm)
     for col in prange(m):
-        a = K.init_account(init_cash)
-        x = K.init_assets(1)
-        sig = np.zeros((1, K.N_SIG))
-        sig[0, K.SIG_EXIT_SIZE] = np.nan
-        sig[0, K.SIG_LIMIT] = np.nan
-        sig[0, K.SIG_STOP] = np.nan
-        sig[0, K.SIG_WEIGHT] = np.nan
-        buf = np.empty((K.MAX_REC_PER_ASSET, K.N_REC))
-        px = np.empty((4, 1))
-        acc = np.empty(N_ACC)
-        acc_init(acc, init_cash)
+        a, x, sig, buf, px, acc = _one_asset_run(init_cash)
         sc = np.int64(col) if per_col_size else np.int64(0)
         for i in range(bars):
             e = entries[i, col]
@@ -150,17 +154,7 @@ def sweep_sma_cross(o, h, lo, c, ma, start, fast_idx, slow_idx, short_mode, size
     for col in prange(m):
         f = ma[fast_idx[col]]
         s = ma[slow_idx[col]]
-        a = K.init_account(init_cash)
-        x = K.init_assets(1)
-        sig = np.zeros((1, K.N_SIG))
-        sig[0, K.SIG_EXIT_SIZE] = np.nan
-        sig[0, K.SIG_LIMIT] = np.nan
-        sig[0, K.SIG_STOP] = np.nan
-        sig[0, K.SIG_WEIGHT] = np.nan
-        buf = np.empty((K.MAX_REC_PER_ASSET, K.N_REC))
-        px = np.empty((4, 1))
-        acc = np.empty(N_ACC)
-        acc_init(acc, init_cash)
+        a, x, sig, buf, px, acc = _one_asset_run(init_cash)
         fp = f[start - 1] if start > 0 else np.nan
         sp = s[start - 1] if start > 0 else np.nan
         for i in range(bars):
