@@ -152,6 +152,22 @@ def _morning_summary():
                            as_of="2025-06-10", oos_days=60)
 
 
+def _deflated_sharpe():
+    from quantlab.promote import deflated_sharpe
+    from quantlab.risk import returns_from_prices
+
+    rets = returns_from_prices(_closes())  # the sample assets stand in for a sweep's trials
+    trials = rets.mean() / rets.std() * np.sqrt(365)
+    return deflated_sharpe(rets["BTC/USDT"], trials=trials)
+
+
+def _pbo():
+    from quantlab.promote import pbo
+    from quantlab.risk import returns_from_prices
+
+    return pbo(returns_from_prices(_closes()), n_splits=8)
+
+
 FACTORIES: dict[str, Callable[[], Result]] = {
     "VaRResult": _risk(lambda risk: risk.value_at_risk(_rets(), method="historical", weights=W)),
     "VaRComparison": _risk(lambda risk: risk.value_at_risk(_rets(), method="all", weights=W, seed=1,
@@ -181,6 +197,8 @@ FACTORIES: dict[str, Callable[[], Result]] = {
     "ReportRun": _report_run,
     "NightlyRun": _nightly_run,
     "MorningSummary": _morning_summary,
+    "DeflatedSharpeResult": _deflated_sharpe,
+    "PBOResult": _pbo,
 }
 
 
