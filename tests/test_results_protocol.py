@@ -168,6 +168,29 @@ def _pbo():
     return pbo(returns_from_prices(_closes()), n_splits=8)
 
 
+def _artifact():
+    import atexit
+    import shutil
+    import tempfile
+
+    from quantlab.promote import write_artifact
+
+    root = Path(tempfile.mkdtemp(prefix="quantlab-artifact-"))
+    atexit.register(shutil.rmtree, root, True)
+    return write_artifact("sma", strategy_source="from quantlab.strategies import SmaCross\n",
+                          strategy_ref="strategy.py:SmaCross", params={"fast": 10, "slow": 50},
+                          manifest={"summary": {"sharpe": 1.1}}, data_files=[],
+                          extra_files={"report.html": b"<html></html>"}, root=root)
+
+
+def _verify_result():
+    from quantlab.promote import verify_artifact
+
+    art = _artifact()
+    (art.path / "params.json").write_text('{"fast": 5, "slow": 50}')   # one changed file
+    return verify_artifact(art.path)
+
+
 FACTORIES: dict[str, Callable[[], Result]] = {
     "VaRResult": _risk(lambda risk: risk.value_at_risk(_rets(), method="historical", weights=W)),
     "VaRComparison": _risk(lambda risk: risk.value_at_risk(_rets(), method="all", weights=W, seed=1,
@@ -199,6 +222,8 @@ FACTORIES: dict[str, Callable[[], Result]] = {
     "MorningSummary": _morning_summary,
     "DeflatedSharpeResult": _deflated_sharpe,
     "PBOResult": _pbo,
+    "Artifact": _artifact,
+    "VerifyResult": _verify_result,
 }
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "ArtifactError",
     "DataError",
     "DataQualityError",
     "ExchangeError",
@@ -49,6 +50,14 @@ class UnknownStrategyError(UsageError, LookupError):
 
 class DataError(QuantlabError):
     """A data file is missing, unreadable or malformed."""
+
+
+class ArtifactError(DataError):
+    """A promoted-strategy artifact is missing, incomplete or fails its hash check (exit code 1).
+
+    The message names the artifact folder and the first bad file, e.g.
+    ``strategies/trend/3: strategy.py changed (sha256 differs from manifest.json)``.
+    """
 
 
 class DataQualityError(DataError):

@@ -1,0 +1,1 @@
+"""Tests of quantlab.promote (promoted-strategy artifacts)."""

@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         backtest_cmd,
         data_cmd,
         demo_cmd,
+        promote_cmd,
         rebalance_cmd,
         report_cmd,
         risk_cmd,
@@ -48,8 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    for module in (data_cmd, strategies_cmd, backtest_cmd, risk_cmd, rebalance_cmd, report_cmd,
-                   schedule_cmd, demo_cmd):
+    for module in (data_cmd, strategies_cmd, promote_cmd, backtest_cmd, risk_cmd, rebalance_cmd,
+                   report_cmd, schedule_cmd, demo_cmd):
         module.register(sub)
     return parser
 

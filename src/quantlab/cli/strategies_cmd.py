@@ -1,4 +1,8 @@
-"""``quantlab strategies``: list the registered strategies and their parameters."""
+"""``quantlab strategies``: list the registered strategies and their parameters.
+
+``quantlab strategies --promoted [NAME]`` lists the promoted (frozen) versions under ``--root``
+instead (see :mod:`quantlab.promote.artifact`).
+"""
 
 from __future__ import annotations
 
@@ -41,6 +45,20 @@ def register(sub: Any) -> argparse.ArgumentParser:
         nargs="?",
         help="show the parameters of one strategy (name, file.py:Class or module:Class)",
     )
+    p.add_argument(
+        "--promoted",
+        nargs="?",
+        const=True,
+        default=None,
+        metavar="NAME",
+        help="list promoted strategy versions instead (all, or only NAME's)",
+    )
+    p.add_argument(
+        "--root",
+        default="strategies",
+        metavar="DIR",
+        help="folder of promoted strategies (with --promoted; default: strategies)",
+    )
     p.add_argument("--json", action="store_true", help="print machine-readable JSON")
     p.set_defaults(func=handler)
     return p
@@ -66,6 +84,8 @@ def handler(args: argparse.Namespace) -> int:
     """Print the strategy list (or one strategy's parameters); returns the exit code."""
     from quantlab.strategies import get_strategy, list_strategies, strategy_classes, strategy_info
 
+    if getattr(args, "promoted", None) is not None:
+        return _promoted(args)
     if getattr(args, "name", None):
         info = strategy_info(get_strategy(args.name))
         if args.json:
@@ -91,4 +111,25 @@ def handler(args: argparse.Namespace) -> int:
     print_table(table[["kind", "parameters", "warmup", "description"]])
     print()
     print(_OVERLAY_NOTE)
+    return 0
+
+
+def _promoted(args: argparse.Namespace) -> int:
+    """``--promoted [NAME]``: one row per promoted version under ``--root``."""
+    from quantlab.errors import UsageError
+    from quantlab.promote.artifact import list_promoted
+
+    if getattr(args, "name", None):
+        raise UsageError("give the strategy name to --promoted (strategies --promoted NAME), "
+                         "not as a positional argument")
+    name = None if args.promoted is True else args.promoted
+    table = list_promoted(args.root, name=name)
+    if args.json:
+        print_json({"root": str(args.root), "promoted": table.to_dict(orient="records")})
+        return 0
+    if table.empty:
+        print(f"no promoted strategies under {args.root}/")
+        return 0
+    shown = table.drop(columns=["path"]).set_index(["name", "version"])
+    print_table(shown.astype(object).where(shown.notna(), ""), floatfmt="{:g}")
     return 0

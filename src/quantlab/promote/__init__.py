@@ -1,9 +1,26 @@
-"""Checks a strategy passes before it is promoted from research: overfitting statistics, ...
+"""Promotion: the gates a research strategy passes, and the frozen artifacts the live runner runs.
 
-:mod:`quantlab.promote.overfit` — deflated Sharpe ratio (Bailey and López de Prado 2014) and
-probability of backtest overfitting by CSCV (Bailey, Borwein, López de Prado and Zhu 2017).
+- :mod:`.declaration` — what a notebook declares (strategy, parameters, data);
+- :mod:`.config` — gate thresholds (defaults, TOML);
+- :mod:`.gates` — the six gates (walk-forward, lookahead, warm-up, risk, reproducibility,
+  overfitting) and their :class:`~.gates.GateReport`;
+- :mod:`.lookahead`, :mod:`.warmup` — causality checks;
+- :mod:`.overfit` — deflated Sharpe ratio (Bailey and López de Prado 2014) and probability of
+  backtest overfitting by CSCV (Bailey, Borwein, López de Prado and Zhu 2017);
+- :mod:`.artifact` — the store ``strategies/NAME/VERSION/``: write, verify, load, list;
+- :mod:`.promote` — :func:`promote`, the whole flow behind ``quantlab promote``.
 """
 
+from quantlab.promote.artifact import (
+    Artifact,
+    PromotedStrategy,
+    VerifyResult,
+    list_promoted,
+    load_promoted,
+    verify,
+    verify_artifact,
+    write_artifact,
+)
 from quantlab.promote.overfit import (
     DeflatedSharpeResult,
     PBOResult,
@@ -14,10 +31,18 @@ from quantlab.promote.overfit import (
 )
 
 __all__ = [
+    "Artifact",
     "DeflatedSharpeResult",
     "PBOResult",
+    "PromotedStrategy",
+    "VerifyResult",
     "deflated_sharpe",
     "expected_max_sharpe",
+    "list_promoted",
+    "load_promoted",
     "pbo",
     "probabilistic_sharpe",
+    "verify",
+    "verify_artifact",
+    "write_artifact",
 ]
