@@ -152,6 +152,18 @@ def _morning_summary():
                            as_of="2025-06-10", oos_days=60)
 
 
+def _lookahead():
+    from quantlab.promote import lookahead_check
+
+    return lookahead_check("sma_cross", _btc(), n_changes=5, n_random=5)
+
+
+def _warmup():
+    from quantlab.promote import warmup_check
+
+    return warmup_check("sma_cross", _btc(), ends=2)
+
+
 FACTORIES: dict[str, Callable[[], Result]] = {
     "VaRResult": _risk(lambda risk: risk.value_at_risk(_rets(), method="historical", weights=W)),
     "VaRComparison": _risk(lambda risk: risk.value_at_risk(_rets(), method="all", weights=W, seed=1,
@@ -181,6 +193,8 @@ FACTORIES: dict[str, Callable[[], Result]] = {
     "ReportRun": _report_run,
     "NightlyRun": _nightly_run,
     "MorningSummary": _morning_summary,
+    "LookaheadResult": _lookahead,
+    "WarmupResult": _warmup,
 }
 
 
