@@ -191,6 +191,18 @@ def _verify_result():
     return verify_artifact(art.path)
 
 
+def _lookahead():
+    from quantlab.promote import lookahead_check
+
+    return lookahead_check("sma_cross", _btc(), n_changes=5, n_random=5)
+
+
+def _warmup():
+    from quantlab.promote import warmup_check
+
+    return warmup_check("sma_cross", _btc(), ends=2)
+
+
 FACTORIES: dict[str, Callable[[], Result]] = {
     "VaRResult": _risk(lambda risk: risk.value_at_risk(_rets(), method="historical", weights=W)),
     "VaRComparison": _risk(lambda risk: risk.value_at_risk(_rets(), method="all", weights=W, seed=1,
@@ -224,6 +236,8 @@ FACTORIES: dict[str, Callable[[], Result]] = {
     "PBOResult": _pbo,
     "Artifact": _artifact,
     "VerifyResult": _verify_result,
+    "LookaheadResult": _lookahead,
+    "WarmupResult": _warmup,
 }
 
 

@@ -21,6 +21,7 @@ from quantlab.promote.artifact import (
     verify_artifact,
     write_artifact,
 )
+from quantlab.promote.lookahead import LookaheadResult, lookahead_check
 from quantlab.promote.overfit import (
     DeflatedSharpeResult,
     PBOResult,
@@ -29,20 +30,25 @@ from quantlab.promote.overfit import (
     pbo,
     probabilistic_sharpe,
 )
+from quantlab.promote.warmup import WarmupResult, warmup_check
 
 __all__ = [
     "Artifact",
     "DeflatedSharpeResult",
+    "LookaheadResult",
     "PBOResult",
     "PromotedStrategy",
     "VerifyResult",
+    "WarmupResult",
     "deflated_sharpe",
     "expected_max_sharpe",
     "list_promoted",
     "load_promoted",
+    "lookahead_check",
     "pbo",
     "probabilistic_sharpe",
     "verify",
     "verify_artifact",
+    "warmup_check",
     "write_artifact",
 ]
