@@ -203,6 +203,17 @@ def _warmup():
     return warmup_check("sma_cross", _btc(), ends=2)
 
 
+def _gate_report():
+    from quantlab.promote.config import GateConfig
+    from quantlab.promote.gates import run_gates
+    from quantlab.strategies import get_strategy
+
+    cfg = GateConfig(lookahead_changes=3, lookahead_random=3, min_oos_sharpe=5.0)  # one FAIL row
+    report, _ = run_gates(get_strategy("sma_cross")(fast=10, slow=50),
+                          quantlab.load_sample("BTC/USDT"), config=cfg, symbols=["BTC/USDT"])
+    return report
+
+
 FACTORIES: dict[str, Callable[[], Result]] = {
     "VaRResult": _risk(lambda risk: risk.value_at_risk(_rets(), method="historical", weights=W)),
     "VaRComparison": _risk(lambda risk: risk.value_at_risk(_rets(), method="all", weights=W, seed=1,
@@ -233,6 +244,7 @@ FACTORIES: dict[str, Callable[[], Result]] = {
     "NightlyRun": _nightly_run,
     "MorningSummary": _morning_summary,
     "DeflatedSharpeResult": _deflated_sharpe,
+    "GateReport": _gate_report,
     "PBOResult": _pbo,
     "Artifact": _artifact,
     "VerifyResult": _verify_result,

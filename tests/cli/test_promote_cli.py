@@ -75,8 +75,13 @@ def test_promote_verify_errors(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     assert code == 1 and err.count("\n") == 1 and "no version 3" in err
     code, _, err = run(capsys, "promote", "verify", "bad name", "--root", str(tmp_path))
     assert code == 2 and "invalid strategy name" in err
-    code, _, err = run(capsys, "promote")
-    assert code == 2 and "choose a subcommand" in err
+    with pytest.raises(SystemExit) as exc:   # argparse: usage line, exit 2
+        main(["promote"])
+    assert exc.value.code == 2 and "NOTEBOOK|verify" in capsys.readouterr().err
+    code, _, err = run(capsys, "promote", "verify", "--root", str(tmp_path))
+    assert code == 2 and "promote verify needs NAME[@VERSION]" in err
+    code, _, err = run(capsys, "promote", "verify", "flat", "--name", "x", "--root", str(tmp_path))
+    assert code == 2 and "--name only applies to promote NOTEBOOK" in err
 
 
 def test_help_lists_promote(capsys: pytest.CaptureFixture[str]) -> None:

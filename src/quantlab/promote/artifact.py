@@ -60,6 +60,7 @@ __all__ = [
     "Artifact",
     "PromotedStrategy",
     "VerifyResult",
+    "check_name",
     "list_promoted",
     "load_promoted",
     "parse_spec",
@@ -82,7 +83,7 @@ _MODULE_PACKAGE = "quantlab_promoted"
 
 
 # ---------------------------------------------------------------------------- small helpers
-def _check_name(name: Any) -> str:
+def check_name(name: Any) -> str:
     if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
         raise ParameterError(
             f"invalid strategy name {name!r}: use 1-64 letters, digits, '_' or '-'"
@@ -122,7 +123,7 @@ def parse_spec(spec: str, version: int | str | None = None) -> tuple[str, int | 
         if version is not None:
             raise ParameterError(f"version given twice: {spec!r} and version={version!r}")
         version = tail
-    return _check_name(name), None if version is None else _check_version(version)
+    return check_name(name), None if version is None else _check_version(version)
 
 
 def _sha256_file(path: Path) -> tuple[str, int]:
@@ -456,7 +457,7 @@ def write_artifact(
         A data or extra file cannot be read, or the artifact cannot be written. Nothing is
         left behind in either case.
     """
-    _check_name(name)
+    check_name(name)
     if not isinstance(strategy_source, str):
         raise ParameterError("strategy_source must be the strategy's Python source (a str)")
     if not isinstance(strategy_ref, str) or not strategy_ref.strip():
@@ -860,7 +861,7 @@ def list_promoted(root: Path | str = DEFAULT_ROOT, name: str | None = None) -> p
     """
     root = Path(root)
     if name is not None:
-        _check_name(name)
+        check_name(name)
         names = [name]
     else:
         try:
