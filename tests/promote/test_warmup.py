@@ -56,11 +56,18 @@ def test_finite_windows_need_their_window(btc: pd.DataFrame) -> None:
     assert (res.declared, res.needed, res.passed) == (20, 20, True)
 
 
+class ShortRsi(RsiReversion):
+    """rsi_reversion declaring only its nominal window + 1 (what it declared before)."""
+
+    def warmup(self) -> int:
+        return int(self.window) + 1
+
+
 def test_rsi_reversion_needs_more_than_its_window(btc: pd.DataFrame) -> None:
     # Wilder's RSI seeded on too little history is off by several RSI points, enough to move a
     # crossing of 30/70: on the bundled BTC sample the three evaluated windows need up to 102
-    # bars of history, against a declared warm-up of window + 1 = 15.
-    res = warmup_check(RsiReversion(window=14), btc)
+    # bars of history, against a nominal warm-up of window + 1 = 15.
+    res = warmup_check(ShortRsi(window=14), btc)
     assert res.declared == 15 and not res.passed
     assert res.needed > 14 + 1
     assert res.needed == 102
@@ -69,6 +76,9 @@ def test_rsi_reversion_needs_more_than_its_window(btc: pd.DataFrame) -> None:
     row = bad.iloc[0]
     assert row["full_value"] != row["window_value"]
     assert row["first_mismatch"] >= row["first_bar"]
+    # the built-in declares 15 + ceil(ln(1e-9) / ln(13/14)) = 15 + 280 bars and passes
+    built_in = warmup_check(RsiReversion(window=14), btc)
+    assert (built_in.declared, built_in.needed, built_in.passed) == (295, 102, True)
 
 
 def test_short_ewm_warmup_fails(ewm_short: WarmupResult) -> None:
