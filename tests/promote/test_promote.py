@@ -97,8 +97,8 @@ def test_gates_on_a_grid_record_dsr_and_pbo() -> None:
     report, extra = run_gates(ql.get_strategy("sma_cross")(fast=10, slow=50), btc, config=cfg,
                               symbols=["BTC/USDT"])
     t = report.table.set_index(["gate", "figure"])
-    assert t.loc[("overfit", "trials"), "value"] == 6
-    assert extra["pbo"].n_configs == 6 and 0.0 <= t.loc[("overfit", "pbo"), "value"] <= 1.0
+    assert t.loc[("overfit", "trials"), "value"] == 6 == t.loc[("overfit", "grid_combinations"), "value"]
+    assert extra["dsr"].trials == 6 and extra["pbo"].n_configs == 6 and 0.0 <= t.loc[("overfit", "pbo"), "value"] <= 1.0
     assert t.loc[("overfit", "pbo"), "passed"] == (extra["pbo"].pbo <= 0.99)
     assert 0.0 <= t.loc[("overfit", "deflated_sharpe"), "value"] <= 1.0
     assert pd_isna(t.loc[("overfit", "deflated_sharpe"), "passed"])   # recorded, not gated
@@ -137,3 +137,59 @@ def test_cli_promote_usage_errors(tmp_path: Path, capsys) -> None:
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "bare.ipynb declares no strategy" in err[0]
     assert not (tmp_path / "s").exists()
+
+
+class Coin(ql.Strategy):
+    """Unseeded random entries: not reproducible."""
+
+    def signals(self, bars):
+        import numpy as np
+        import pandas as pd
+
+        r = np.random.default_rng().random(len(bars))
+        return ql.Signals(entries=pd.Series(r < 0.1, bars.index), exits=pd.Series(r > 0.9, bars.index))
+
+
+class ShortRsi(ql.get_strategy("rsi_reversion")):
+    """rsi_reversion declaring only its nominal window + 1."""
+
+    def warmup(self) -> int:
+        return int(self.window) + 1
+
+
+FAST = {"lookahead_changes": 3, "lookahead_random": 3}
+
+
+@pytest.mark.parametrize(("strategy", "config", "gate", "figure"), [
+    (ql.get_strategy("sma_cross")(), GateConfig(max_drawdown=0.3, **FAST), "risk", "max_drawdown"),
+    (ql.get_strategy("sma_cross")(), GateConfig(min_trades=100, **FAST), "walk_forward", "oos_trades"),
+    (ShortRsi(), GateConfig(**FAST), "warmup", "needed_bars"),
+    (ql.get_strategy("sma_cross")(), GateConfig(min_dsr=0.9999, **FAST), "overfit", "deflated_sharpe"),
+    (ql.get_strategy("sma_cross")(), GateConfig(wf_grid={"fast": [5, 10, 20], "slow": [30, 50, 100]},
+                                                max_pbo=0.0, pbo_splits=8, **FAST), "overfit", "pbo"),
+])
+def test_each_gate_fails_on_its_threshold(strategy, config, gate, figure) -> None:
+    report, _ = run_gates(strategy, ql.load_sample("BTC/USDT"), config=config)
+    assert not report.passed
+    failed = report.failed()
+    assert (gate, figure) in set(zip(failed["gate"], failed["figure"], strict=True))
+    assert report.stats()[gate] == "FAIL"
+
+
+def test_an_unseeded_random_strategy_fails_reproducibility() -> None:
+    report, _ = run_gates(Coin(), ql.load_sample("BTC/USDT"), config=GateConfig(**FAST))
+    t = report.table.set_index(["gate", "figure"])
+    assert t.loc[("reproducibility", "identical_equity"), "passed"] is False
+    assert report.stats()["reproducibility"] == "FAIL"
+    assert report.stats()["lookahead"] == "FAIL"   # different on every run, truncated or not
+
+
+def test_trials_from_research_deflate_the_sharpe_more() -> None:
+    btc = ql.load_sample("BTC/USDT")
+    grid = {"fast": [5, 10, 20], "slow": [50, 100]}
+    base, _ = run_gates(ql.get_strategy("sma_cross")(), btc, config=GateConfig(wf_grid=grid, **FAST))
+    more, extra = run_gates(ql.get_strategy("sma_cross")(), btc,
+                            config=GateConfig(wf_grid=grid, trials=4851, **FAST))
+    d0 = base.table.set_index(["gate", "figure"]).loc[("overfit", "deflated_sharpe"), "value"]
+    d1 = more.table.set_index(["gate", "figure"]).loc[("overfit", "deflated_sharpe"), "value"]
+    assert extra["dsr"].trials == 4851 and d1 < d0

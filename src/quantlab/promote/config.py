@@ -30,6 +30,8 @@
     min_dsr = 0.0           # deflated Sharpe ratio; 0 disables the threshold (figure still kept)
     max_pbo = 1.0           # probability of backtest overfitting; 1 disables the threshold
     pbo_splits = 16
+    pbo_max_configs = 100   # configurations backtested for PBO (evenly spaced through the grid)
+    trials = 0              # configurations tried in research, if more than the grid (0: the grid)
 """
 
 from __future__ import annotations
@@ -53,7 +55,8 @@ _SECTIONS: dict[str, dict[str, str]] = {
     "warmup": {"last_k": "warmup_last_k"},
     "risk": {"var_level": "var_level", "var_window": "var_window", "max_zone": "max_zone",
              "max_drawdown": "max_drawdown"},
-    "overfit": {"min_dsr": "min_dsr", "max_pbo": "max_pbo", "pbo_splits": "pbo_splits"},
+    "overfit": {"min_dsr": "min_dsr", "max_pbo": "max_pbo", "pbo_splits": "pbo_splits",
+                "pbo_max_configs": "pbo_max_configs", "trials": "trials"},
 }
 
 
@@ -78,11 +81,13 @@ class GateConfig:
     min_dsr: float = 0.0
     max_pbo: float = 1.0
     pbo_splits: int = 16
+    pbo_max_configs: int = 100
+    trials: int = 0
     source: str = field(default="defaults", compare=False)
 
     def __post_init__(self) -> None:
         for name in ("min_trades", "lookahead_changes", "lookahead_random", "warmup_last_k",
-                     "var_window", "pbo_splits"):
+                     "var_window", "pbo_splits", "trials"):
             object.__setattr__(self, name, check_range(getattr(self, name), name, 0, integer=True))
         check_range(self.max_oos_drawdown, "max_oos_drawdown", 0.0, 1.0)
         check_range(self.max_drawdown, "max_drawdown", 0.0, 1.0)
@@ -91,6 +96,8 @@ class GateConfig:
         check_range(self.max_pbo, "max_pbo", 0.0, 1.0)
         check_range(self.min_oos_sharpe, "min_oos_sharpe")
         check_choice(self.max_zone, "max_zone", ("green", "yellow"))
+        object.__setattr__(self, "pbo_max_configs",
+                           check_range(self.pbo_max_configs, "pbo_max_configs", 2, integer=True))
         if self.pbo_splits < 2 or self.pbo_splits % 2:
             raise ParameterError(f"pbo_splits must be an even number >= 2, got {self.pbo_splits}")
         if self.wf_grid is not None:

@@ -12,9 +12,10 @@
    red zone (nor yellow with ``max_zone="green"``), full-sample max drawdown at most
    ``max_drawdown``.
 5. **reproducibility** — a second backtest gives bit-identical trades and equity.
-6. **overfit** — deflated Sharpe ratio (trials = the grid's combinations) and probability of
-   backtest overfitting (CSCV over the grid's return series); always recorded, thresholds
-   ``min_dsr``/``max_pbo`` optional.
+6. **overfit** — deflated Sharpe ratio (trials = the grid's combinations, or ``trials`` when
+   the research tried more) and probability of backtest overfitting (CSCV over the return
+   series of up to ``pbo_max_configs`` of the grid's combinations); always recorded,
+   thresholds ``min_dsr``/``max_pbo`` optional.
 """
 
 from __future__ import annotations
@@ -71,11 +72,22 @@ def _combinations(strategy: Strategy, grid: dict[str, list[Any]]) -> list[Strate
 
 def gate_walk_forward(strategy: Strategy, bars: pd.DataFrame, options: dict[str, Any],
                       config: GateConfig) -> tuple[list[dict[str, Any]], Any]:
-    """Gate 1: out-of-sample figures of the walk-forward."""
+    """Gate 1: out-of-sample figures of the walk-forward (for a strategy without parameters, of
+    one backtest of everything after the first train window)."""
     grid = _grid(strategy, config)
-    wf = walk_forward(strategy, bars, grid, train=config.wf_train, test=config.wf_test,
-                      metric="sharpe", **options)
-    s = wf.stats()
+    if not grid:  # nothing to re-optimize: the out-of-sample span is everything after one train window
+        train = config.wf_train
+        first = (bars.index[0] + pd.Timedelta(train) if isinstance(train, str)
+                 else bars.index[min(int(train), len(bars) - 2)])
+        oos = backtest(strategy, bars, start=first, **options)
+        st = oos.stats()
+        s = pd.Series({"oos_sharpe": st["sharpe"], "oos_max_drawdown": st["max_drawdown"],
+                       "oos_trades": st["trades"], "folds": 0, "efficiency_ratio": np.nan})
+        wf: Any = oos
+    else:
+        wf = walk_forward(strategy, bars, grid, train=config.wf_train, test=config.wf_test,
+                          metric="sharpe", **options)
+        s = wf.stats()
     rows = [
         _row("walk_forward", "oos_sharpe", float(s["oos_sharpe"]), f">= {config.min_oos_sharpe:g}",
              bool(s["oos_sharpe"] >= config.min_oos_sharpe)),
@@ -117,6 +129,53 @@ def gate_reproducibility(strategy: Strategy, bars: pd.DataFrame, options: dict[s
     same_trades = first.trades.equals(second.trades) and first.orders.equals(second.orders)
     return [_row("reproducibility", "identical_equity", same_equity, "bit-identical", same_equity),
             _row("reproducibility", "identical_trades", same_trades, "identical", same_trades)]
+
+
+def gate_overfit(strategy: Strategy, bars: pd.DataFrame, options: dict[str, Any], config: GateConfig,
+                 chosen: BacktestResult, extra: dict[str, Any]) -> list[dict[str, Any]]:
+    """Gate 6: deflated Sharpe ratio over the grid's trials and PBO over their return series.
+
+    The trials' Sharpe ratios come from one :func:`quantlab.sweep` of the grid; PBO needs each
+    configuration's per-bar returns, so it backtests at most ``pbo_max_configs`` of them
+    (evenly spaced through the grid when it is larger).
+    """
+    from quantlab.backtesting import sweep
+    from quantlab.errors import ParameterError
+    from quantlab.promote.overfit import deflated_sharpe, pbo
+
+    grid = _grid(strategy, config)
+    runs = _combinations(strategy, grid)
+    if len(runs) > 1:
+        swept = sweep(type(strategy), bars, progress=False, **{**strategy.values, **grid}, **options)
+        sharpes = swept.table["sharpe"].to_numpy(dtype=float)
+    else:
+        sharpes = np.array([float(chosen.stats()["sharpe"])])
+    rows = [_row("overfit", "grid_combinations", len(sharpes), None, None)]
+    if config.trials:
+        if len(sharpes) < 2:
+            raise ParameterError("[overfit] trials needs a [walk_forward.grid] of at least two "
+                                 "combinations (to estimate the variance of the trials' Sharpe ratios)")
+        finite = sharpes[np.isfinite(sharpes)]
+        dsr = deflated_sharpe(chosen.returns, trials=int(config.trials),
+                              sharpe_variance=float(np.var(finite, ddof=1)), periods_per_year=chosen.ppy)
+    else:
+        dsr = deflated_sharpe(chosen.returns, trials=sharpes, periods_per_year=chosen.ppy)
+    extra["dsr"] = dsr
+    rows.append(_row("overfit", "trials", int(dsr.trials), None, None))
+    rows.append(_row("overfit", "deflated_sharpe", float(dsr.dsr), f">= {config.min_dsr:g}",
+                     None if config.min_dsr <= 0 else bool(dsr.dsr >= config.min_dsr)))
+    gated = None if config.max_pbo >= 1 else False
+    if len(runs) < 2:
+        rows.append(_row("overfit", "pbo", "n/a (one combination)", f"<= {config.max_pbo:g}", gated))
+        return rows
+    pick = np.unique(np.linspace(0, len(runs) - 1, min(len(runs), config.pbo_max_configs)).round().astype(int))
+    perf = pd.concat({int(i): backtest(runs[i], bars, **options).returns for i in pick}, axis=1)
+    p = pbo(perf, n_splits=config.pbo_splits)
+    extra["pbo"] = p
+    rows.append(_row("overfit", "pbo_configurations", len(pick), None, None))
+    rows.append(_row("overfit", "pbo", float(p.pbo), f"<= {config.max_pbo:g}",
+                     None if config.max_pbo >= 1 else bool(p.pbo <= config.max_pbo)))
+    return rows
 
 
 @dataclass(repr=False)
@@ -231,7 +290,6 @@ def run_gates(strategy: Strategy, bars: pd.DataFrame, *, options: dict[str, Any]
         ``lookahead``, ``warmup``, ``dsr``, ``pbo``) for the manifest and the report.
     """
     from quantlab.promote.lookahead import lookahead_check
-    from quantlab.promote.overfit import deflated_sharpe, pbo
     from quantlab.promote.warmup import warmup_check
 
     cfg = config or GateConfig()
@@ -271,22 +329,6 @@ def run_gates(strategy: Strategy, bars: pd.DataFrame, *, options: dict[str, Any]
     rows += gate_reproducibility(strategy, bars, opts, res)
 
     say("overfit")
-    runs = _combinations(strategy, _grid(strategy, cfg))
-    results = [backtest(r, bars, **opts) for r in runs]
-    sharpes = np.array([float(r.stats()["sharpe"]) for r in results])
-    dsr = deflated_sharpe(res.returns, trials=sharpes, periods_per_year=res.ppy)
-    extra["dsr"] = dsr
-    rows.append(_row("overfit", "trials", len(runs), None, None))
-    rows.append(_row("overfit", "deflated_sharpe", float(dsr.dsr), f">= {cfg.min_dsr:g}",
-                     None if cfg.min_dsr <= 0 else bool(dsr.dsr >= cfg.min_dsr)))
-    if len(runs) >= 2:
-        perf = pd.concat({i: r.returns for i, r in enumerate(results)}, axis=1)
-        p = pbo(perf, n_splits=cfg.pbo_splits)
-        extra["pbo"] = p
-        rows.append(_row("overfit", "pbo", float(p.pbo), f"<= {cfg.max_pbo:g}",
-                         None if cfg.max_pbo >= 1 else bool(p.pbo <= cfg.max_pbo)))
-    else:
-        rows.append(_row("overfit", "pbo", "n/a (one combination)", f"<= {cfg.max_pbo:g}",
-                         None if cfg.max_pbo >= 1 else False))
+    rows += gate_overfit(strategy, bars, opts, cfg, res, extra)
     report = GateReport(pd.DataFrame(rows), strategy, list(symbols or []), needed)
     return report, extra
