@@ -24,7 +24,7 @@ from quantlab.promote import (
     verify_artifact,
     write_artifact,
 )
-from quantlab.promote import artifact as art
+from quantlab.promote.artifact import write as art
 
 SOURCE = '''\
 """A tiny momentum strategy (promoted in tests)."""

@@ -5,9 +5,11 @@
 - :mod:`.gates` — the six gates (walk-forward, lookahead, warm-up, risk, reproducibility,
   overfitting) and their :class:`~.gates.GateReport`;
 - :mod:`.lookahead`, :mod:`.warmup` — causality checks;
-- :mod:`.overfit` — deflated Sharpe ratio (Bailey and López de Prado 2014) and probability of
-  backtest overfitting by CSCV (Bailey, Borwein, López de Prado and Zhu 2017);
-- :mod:`.artifact` — the store ``strategies/NAME/VERSION/``: write, verify, load, list;
+- :mod:`.dsr` — deflated Sharpe ratio (Bailey and López de Prado 2014);
+- :mod:`.pbo` — probability of backtest overfitting by CSCV (Bailey, Borwein, López de Prado
+  and Zhu 2017);
+- :mod:`.artifact` — the store ``strategies/NAME/VERSION/`` (a package: layout, hashing,
+  write, verify, load, listing);
 - :mod:`.promote` — :func:`promote`, the whole flow behind ``quantlab promote``.
 """
 
@@ -21,15 +23,14 @@ from quantlab.promote.artifact import (
     verify_artifact,
     write_artifact,
 )
-from quantlab.promote.lookahead import LookaheadResult, lookahead_check
-from quantlab.promote.overfit import (
+from quantlab.promote.dsr import (
     DeflatedSharpeResult,
-    PBOResult,
     deflated_sharpe,
     expected_max_sharpe,
-    pbo,
     probabilistic_sharpe,
 )
+from quantlab.promote.lookahead import LookaheadResult, lookahead_check
+from quantlab.promote.pbo import PBOResult, pbo
 from quantlab.promote.warmup import WarmupResult, warmup_check
 
 __all__ = [

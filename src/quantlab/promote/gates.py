@@ -141,7 +141,8 @@ def gate_overfit(strategy: Strategy, bars: pd.DataFrame, options: dict[str, Any]
     """
     from quantlab.backtesting import sweep
     from quantlab.errors import ParameterError
-    from quantlab.promote.overfit import deflated_sharpe, pbo
+    from quantlab.promote.dsr import deflated_sharpe
+    from quantlab.promote.pbo import pbo
 
     grid = _grid(strategy, config)
     runs = _combinations(strategy, grid)
