@@ -29,7 +29,7 @@ from quantlab.backtesting.scoring import score_runs
 from quantlab.errors import ParameterError
 from quantlab.strategies.base import Strategy
 
-__all__ = ["SweepResult", "score_runs", "sweep"]
+__all__ = ["SweepResult", "grid_runs", "score_runs", "sweep"]
 
 #: Metrics where smaller is better (``best`` minimizes them).
 LOWER_IS_BETTER = {"max_drawdown", "max_drawdown_duration", "volatility", "fees_paid"}
@@ -57,12 +57,17 @@ def _as_values(name: str, value: Any) -> list[Any]:
     return values
 
 
-def _combinations(
+def grid_runs(
     cls: type[Strategy],
     base: Mapping[str, Any],
     grid: Mapping[str, list[Any]],
     constraint: Callable[[dict[str, Any]], bool] | None,
 ) -> tuple[list[Strategy], int]:
+    """Strategy instances for every combination of ``grid`` over ``base`` values.
+
+    Returns the valid runs and how many were skipped (by ``constraint`` or the strategy's own
+    validation, e.g. ``fast >= slow``). Used by sweeps and by the promote gates.
+    """
     names = list(grid)
     out: list[Strategy] = []
     rejected = 0
@@ -169,7 +174,7 @@ def sweep(
     scheduler, address, workers = check_scheduler(scheduler, address, workers)
     grid = {k: _as_values(k, v) for k, v in grid_in.items()}
     opts = BacktestOptions.from_kwargs(**options)
-    runs, rejected = _combinations(cls, base, grid, constraint)
+    runs, rejected = grid_runs(cls, base, grid, constraint)
     if not runs:
         raise ParameterError("no valid parameter combination in the grid")
 

@@ -20,7 +20,6 @@
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +30,7 @@ from quantlab._result import Result
 from quantlab._util import to_jsonable
 from quantlab.backtesting import backtest, walk_forward
 from quantlab.backtesting.result import BacktestResult
+from quantlab.backtesting.sweep import grid_runs
 from quantlab.promote.config import GateConfig
 from quantlab.strategies.base import Strategy
 
@@ -56,18 +56,6 @@ def _grid(strategy: Strategy, config: GateConfig) -> dict[str, list[Any]]:
                                  f"{strategy.label()} ({', '.join(strategy.params)})")
         return {k: list(v) for k, v in config.wf_grid.items()}
     return {k: [v] for k, v in strategy.values.items() if k in strategy.params}
-
-
-def _combinations(strategy: Strategy, grid: dict[str, list[Any]]) -> list[Strategy]:
-    from quantlab.errors import ParameterError, StrategyError
-
-    out = []
-    for combo in itertools.product(*grid.values()):
-        try:
-            out.append(strategy.with_params(**dict(zip(grid, combo, strict=True))))
-        except (ParameterError, StrategyError):
-            continue
-    return out
 
 
 def gate_walk_forward(strategy: Strategy, bars: pd.DataFrame, options: dict[str, Any],
@@ -145,7 +133,7 @@ def gate_overfit(strategy: Strategy, bars: pd.DataFrame, options: dict[str, Any]
     from quantlab.promote.pbo import pbo
 
     grid = _grid(strategy, config)
-    runs = _combinations(strategy, grid)
+    runs = grid_runs(type(strategy), strategy.values, grid, None)[0]
     if len(runs) > 1:
         swept = sweep(type(strategy), bars, progress=False, **{**strategy.values, **grid}, **options)
         sharpes = swept.table["sharpe"].to_numpy(dtype=float)
