@@ -15,8 +15,10 @@ __all__ = [
     "DataError",
     "DataQualityError",
     "ExchangeError",
+    "LiveError",
     "ParameterError",
     "QuantlabError",
+    "StateError",
     "StrategyError",
     "UnknownStrategyError",
     "UnknownSymbolError",
@@ -79,3 +81,16 @@ class StrategyError(QuantlabError):
 
 class ExchangeError(QuantlabError):
     """The exchange refused a request or could not be reached."""
+
+
+class LiveError(QuantlabError):
+    """The live runner cannot start or must stop safely (exit code 1).
+
+    Raised for a state that disagrees with the exchange beyond tolerance, a halted runner,
+    an unsafe configuration (a non-loopback API without a token) and the like; the message
+    says what is wrong and what the operator can do.
+    """
+
+
+class StateError(DataError):
+    """A live runner's state or audit file is missing, not a quantlab store, or damaged."""
