@@ -35,7 +35,8 @@ class PreparedData:
         return isinstance(self.close, pd.DataFrame)
 
 
-def prepare_data(data: pd.DataFrame, symbol: str | None = None) -> PreparedData:
+def prepare_data(data: pd.DataFrame, symbol: str | None = None, *,
+                 allow_unpriced: bool = False) -> PreparedData:
     """Validate OHLCV bars (one frame or a ``(field, symbol)`` panel) for backtesting.
 
     Parameters
@@ -44,6 +45,8 @@ def prepare_data(data: pd.DataFrame, symbol: str | None = None) -> PreparedData:
         OHLCV bars with a DatetimeIndex.
     symbol : str, optional
         Name of the single asset (used in trade tables), default ``"asset"`` or ``data.attrs``.
+    allow_unpriced : bool, default False
+        Accept panel symbols without any price (the live runner's window before a listing).
 
     Returns
     -------
@@ -66,7 +69,7 @@ def prepare_data(data: pd.DataFrame, symbol: str | None = None) -> PreparedData:
     close = arrays["close"]
     if panel:
         symbols = tuple(str(s) for s in close.columns)
-        if close.isna().all().any():
+        if not allow_unpriced and close.isna().all().any():
             empty = [s for s in symbols if close[s].isna().all()]
             raise DataError(f"no prices for {', '.join(empty)} in the selected period")
     else:

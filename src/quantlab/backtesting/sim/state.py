@@ -96,11 +96,24 @@ class SimState:
         for name, value in signals.items():
             if value is not None:
                 sig[:, _SIGNALS[name]] = _row(value, n, name)
+        return self.step_block(open_, high, low, close, sig)
+
+    def step_block(self, open_: Any, high: Any, low: Any, close: Any, sig: np.ndarray) -> np.ndarray:
+        """Like :meth:`step` with the signals as the kernel's raw block ``float64[n, N_SIG]``
+        (one row of :func:`quantlab.backtesting.simulation.signal_block`)."""
+        n = self.assets.shape[0]
+        sig = np.ascontiguousarray(sig, dtype=np.float64)
+        if sig.shape != (n, kernel.N_SIG):
+            raise DataError(f"signal block needs shape {(n, kernel.N_SIG)}, got {sig.shape}")
         out = np.empty((n * kernel.MAX_REC_PER_ASSET, kernel.N_REC))
         k = step(self.account, self.assets, sig, _row(open_, n, "open"), _row(high, n, "high"),
                  _row(low, n, "low"), _row(close, n, "close"), self.bar, self.params, out)
         self.bar += 1
         return out[:k].copy()
+
+    def copy(self) -> SimState:
+        """An independent copy (for what-if steps that must not touch this state)."""
+        return SimState(self.account.copy(), self.assets.copy(), self.params.copy(), self.bar)
 
     def to_bytes(self) -> bytes:
         """The state as ``.npz`` bytes (exact: float64 arrays, NaN kept)."""
