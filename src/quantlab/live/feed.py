@@ -276,7 +276,7 @@ class CcxtFeed:
                     self._update_staleness(now, self.last_closed_ms)
                     return batch
             # sleep until the next close (by the exchange clock), at most poll_interval
-            wait_ms = expected + 2 * self.tf_ms - now if last_open < expected else self.tf_ms
+            wait_ms = expected + self.tf_ms - now if last_open < expected else self.tf_ms
             wait = min(max(wait_ms / 1000.0, 0.05), self.poll_interval)
             if stop is None:
                 await asyncio.sleep(wait)

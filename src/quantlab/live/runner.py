@@ -1,0 +1,570 @@
+"""The live runner: one promoted strategy, one closed bar at a time, in every mode.
+
+For each closed bar, in this order:
+
+1. *sync* (live): orders still open are queried and their fills stored (idempotent by trade id);
+2. *decide*: the strategy's own ``signals()`` on the rolling window → one signal-block row;
+3. *step*: the simulator model takes the bar with that row — on paper and in replay it *is* the
+   account (pending orders fill at this bar's open, stops against its range, exactly as in a
+   backtest); live, it keeps the strategy's own book (entries, stops, sizing) that the exchange
+   account is steered to;
+4. *guard*: equity, drawdown and daily loss feed the circuit breaker; the orders that take the
+   account to the model's target (:func:`~quantlab.live.intents.plan_intents`) pass the breaker
+   and the risk guard — refused ones are audited and dropped from the model, never resized;
+5. *persist*: fills, orders (as ``intent`` rows for live), model, positions, equity, breaker
+   and the last processed bar in **one** SQLite transaction, with their audit records;
+6. *submit* (live): each order goes to the exchange under its deterministic client order id;
+   the acknowledgement is written as soon as it comes back.
+
+A crash at any point leaves either the whole bar or none of it in the store; a restart
+reconciles the orders in flight by client id (:meth:`CcxtBroker.reconcile`) before deciding
+again, and never re-sends an order it cannot prove was not placed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import deque
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from quantlab.backtesting.options import BacktestOptions
+from quantlab.errors import StateError
+from quantlab.live.breaker import Breaker, BreakerChange, BreakerInputs, BreakerLevel, realized_vol
+from quantlab.live.brokers.paper import PaperBroker
+from quantlab.live.config import LiveConfig
+from quantlab.live.crash import crashpoint
+from quantlab.live.decide import Decision, decide
+from quantlab.live.feed import BarBatch
+from quantlab.live.intents import flatten_intents, plan_intents
+from quantlab.live.metrics import LiveMetrics
+from quantlab.live.model import LiveModel, no_signal_row
+from quantlab.live.risk import RiskContext, RiskGuard
+from quantlab.live.store import LiveStore
+from quantlab.live.types import OrderIntent, OrderRecord
+from quantlab.strategies.base import Strategy
+
+__all__ = ["LiveRunner", "RunnerIdentity"]
+
+DAY_MS = 86_400_000
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _iso(ms: int | None) -> str | None:
+    return None if ms is None else pd.Timestamp(int(ms), unit="ms", tz="UTC").isoformat()
+
+
+@dataclass(frozen=True)
+class RunnerIdentity:
+    """What a state file belongs to: one strategy version in one mode."""
+
+    name: str
+    version: int
+    mode: str
+    symbols: tuple[str, ...]
+    timeframe: str
+    artifact_sha256: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (stored in the state file's meta)."""
+        return {"name": self.name, "version": self.version, "mode": self.mode,
+                "symbols": list(self.symbols), "timeframe": self.timeframe}
+
+
+@dataclass
+class _Book:
+    """Running account figures between bars."""
+
+    equity: float = math.nan
+    cash: float = math.nan
+    peak: float = math.nan
+    day: int = -1
+    day_start: float = math.nan
+    rejects: int = 0
+    equities: deque[float] = field(default_factory=lambda: deque(maxlen=512))
+
+
+class LiveRunner:
+    """Runs one promoted strategy against a feed and a broker, with guard, breaker and store.
+
+    Parameters
+    ----------
+    ident : RunnerIdentity
+        Strategy name/version, mode, symbols, timeframe.
+    strategy : Strategy
+        The verified promoted strategy instance.
+    opts : BacktestOptions
+        Its backtest options (fees, slippage, sizing, stops...): the paper fill model.
+    config : LiveConfig
+        Risk limits, breaker triggers, order policy, runner settings.
+    store : LiveStore
+        The state file (opened).
+    feed : ReplayFeed or CcxtFeed
+        Closed bars.
+    metrics : LiveMetrics
+        Prometheus metrics of this runner.
+    window : int
+        Bars in the decision window.
+    init_cash : float
+        Capital of the model (paper: the paper account).
+    ppy : float
+        Bars per year (the backtest's annualization).
+    broker : CcxtBroker, optional
+        Live mode: the exchange broker; None for paper and replay.
+    halt_file : Path, optional
+        When this file exists the runner halts (kill switch that survives restarts).
+    """
+
+    def __init__(self, ident: RunnerIdentity, strategy: Strategy, opts: BacktestOptions,
+                 config: LiveConfig, store: LiveStore, feed: Any, metrics: LiveMetrics, *,
+                 window: int, init_cash: float, ppy: float, broker: Any = None,
+                 halt_file: Path | None = None, guard_enabled: bool = True) -> None:
+        self.ident = ident
+        self.symbols = list(ident.symbols)
+        self.strategy = strategy
+        self.opts = opts
+        self.config = config
+        self.store = store
+        self.feed = feed
+        self.metrics = metrics
+        self.window = int(window)
+        self.init_cash = float(init_cash)
+        self.ppy = float(ppy)
+        self.broker = broker
+        self.halt_file = halt_file
+        self.guard = RiskGuard(config.risk) if guard_enabled else None
+        level, reason, _ = store.breaker()
+        self.breaker = Breaker(config.breaker, level=level, reason=reason)
+        self.guard_enabled = guard_enabled
+        self.model: LiveModel | None = None
+        self.paper: PaperBroker | None = None
+        self.book = _Book()
+        self.last_bar_ms: int | None = store.last_bar_ms()
+        self.last_decision: dict[str, Any] = {}
+        self.bars_done = 0
+        self.submit_latency: list[float] = []
+        self._times = np.empty(0, dtype=np.int64)
+        self._values = np.empty((0, len(self.symbols), 5))
+        self._lock = asyncio.Lock()
+        self.stop_event = asyncio.Event()
+        self.max_bars: int | None = None
+
+    # ------------------------------------------------------------------ start
+    def _check_identity(self) -> None:
+        saved = self.store.get_meta("identity")
+        mine = self.ident.to_dict()
+        if saved is None:
+            self.store.set_meta("identity", mine)
+            return
+        for key in ("name", "version", "mode", "symbols", "timeframe"):
+            if saved.get(key) != mine[key]:
+                raise StateError(
+                    f"{self.store.path} belongs to {saved.get('name')}@{saved.get('version')} "
+                    f"({saved.get('mode')}, {saved.get('timeframe')}, {saved.get('symbols')}); "
+                    f"{key} differs — use another --state file")
+
+    async def start(self) -> None:
+        """Load the state, audit the start, reconcile (live) and fill the decision window."""
+        with self.store.transaction():
+            self._check_identity()
+            digest = self.config.digest()
+            if self.store.get_meta("config_digest") != digest:
+                self.store.audit.append("config", {"digest": digest, "config": self.config.to_dict()})
+                self.store.set_meta("config_digest", digest)
+            self.store.audit.append("start", {**self.ident.to_dict(),
+                                              "artifact_sha256": self.ident.artifact_sha256,
+                                              "resumed_after": _iso(self.last_bar_ms),
+                                              "breaker": int(self.breaker.level)})
+        saved = self.store.load_model()
+        if saved is not None:
+            self.model = LiveModel.from_bytes(saved[0])
+            self.paper = PaperBroker(self.model, self.symbols, self.ident.name, self.ident.version)
+        book = self.store.get_meta("book") or {}
+        self.book.peak = float(book.get("peak", math.nan))
+        self.book.day = int(book.get("day", -1))
+        self.book.day_start = float(book.get("day_start", math.nan))
+        self.book.rejects = int(book.get("rejects", 0))
+        last = self.store.last_equity()
+        if last:
+            self.book.equity, self.book.cash = float(last["equity"]), float(last["cash"])
+        if self.broker is not None:
+            await self.broker.reconcile(self)
+            crashpoint("reconcile")
+        if hasattr(self.feed, "skip_to"):
+            self.feed.skip_to(self.last_bar_ms)
+        hist = await self.feed.history(self.window, self.last_bar_ms)
+        self._append(hist)
+        self.metrics.set_breaker(int(self.breaker.level))
+
+    # ------------------------------------------------------------------ window
+    def _append(self, batch: BarBatch) -> None:
+        if not len(batch):
+            return
+        keep = self._times < batch.times[0]
+        self._times = np.concatenate([self._times[keep], batch.times])[-self.window:]
+        self._values = np.concatenate([self._values[keep], batch.values])[-self.window:]
+
+    def _frame(self) -> pd.DataFrame:
+        return BarBatch(self._times, self._values).frame(self.symbols)
+
+    # ------------------------------------------------------------------ the loop
+    async def run(self) -> None:
+        """Process closed bars until the feed ends (replay) or :attr:`stop_event` is set."""
+        while not self.stop_event.is_set():
+            batch = await self.feed.next_bars(self.last_bar_ms, self.stop_event)
+            if batch is None:
+                break
+            for i in range(len(batch)):
+                if self.stop_event.is_set():
+                    break
+                if self.last_bar_ms is not None and batch.times[i] <= self.last_bar_ms:
+                    continue
+                await self.on_bar(BarBatch(batch.times[i:i + 1], batch.values[i:i + 1]))
+                if self.max_bars is not None and self.bars_done >= self.max_bars:
+                    self.stop_event.set()
+
+    async def on_bar(self, bar: BarBatch) -> None:
+        """Everything one closed bar triggers (see the module docstring)."""
+        async with self._lock:
+            await self._on_bar(bar)
+
+    def _check_halt_file(self) -> None:
+        if self.halt_file is not None and self.halt_file.exists() and not self.breaker.halted:
+            self._apply_change(self.breaker.halt(f"halt file {self.halt_file} present", "halt_file"))
+
+    async def _on_bar(self, bar: BarBatch) -> None:
+        crashpoint("bar_start")
+        t_close = time.perf_counter()
+        bar_ms = int(bar.times[0])
+        now = _now_ms()
+        self._append(bar)
+        values = bar.values[0]
+        close = values[:, 3]
+        if self.broker is not None:
+            await self.broker.sync(self)
+            crashpoint("after_sync")
+        self._check_halt_file()
+        t0 = time.perf_counter()
+        decision = self._decide()
+        self.metrics.observe_decision(time.perf_counter() - t0)
+        row = decision.row if decision is not None else no_signal_row(len(self.symbols))
+        if self.model is None:
+            if decision is None:
+                return  # not enough bars for the first decision yet
+            self.model = LiveModel.new(len(self.symbols), self.init_cash, decision.params,
+                                       sleeves=self._sleeves(decision))
+            self.paper = PaperBroker(self.model, self.symbols, self.ident.name, self.ident.version)
+        if self.breaker.halted:
+            row = no_signal_row(len(self.symbols))
+        assert self.paper is not None and self.model is not None
+        step = self.paper.step(bar_ms, values, row, [] if self.broker else
+                               [o for o in self.store.open_orders() if o.status == "open"], now)
+        held = self._held()
+        equity, cash = self._account(close, held)
+        change = self._update_book(bar_ms, equity, cash, close, held)
+        intents, refused = self._orders(bar_ms, close, held)
+        crashpoint("before_state_write")
+        with self.store.transaction():
+            self._persist(bar_ms, now, decision, step, intents, refused, change, close, held)
+            crashpoint("mid_state_write")
+        crashpoint("after_state_write")
+        self.last_bar_ms = bar_ms
+        if self.broker is not None and intents:
+            await self.broker.submit_all(self, intents)
+        self.submit_latency.append(time.perf_counter() - t_close)
+        self.metrics.observe_submit(time.perf_counter() - t_close)
+        self.bars_done += 1
+        self._publish(close)
+        crashpoint("after_bar")
+
+    def _sleeves(self, decision: Decision) -> bool:
+        return (len(self.symbols) > 1 and not decision.target_mode
+                and self.opts.allocation == "sleeves")
+
+    def _decide(self) -> Decision | None:
+        if len(self._times) < 2:
+            return None
+        decision = decide(self.strategy, self._frame(), self.opts, self.symbols, self.ppy)
+        self.last_decision = {"bar": _iso(int(self._times[-1])),
+                              "signals": decision.summary(self.symbols)}
+        return decision
+
+    # ------------------------------------------------------------------ account
+    def _held(self) -> np.ndarray:
+        """Units held per symbol: the model (paper/replay) or the store's fills (live)."""
+        assert self.model is not None
+        if self.broker is None:
+            return self.model.positions.copy()
+        pos = self.store.positions()
+        return np.array([pos.get(s, 0.0) for s in self.symbols])
+
+    def _account(self, close: np.ndarray, held: np.ndarray) -> tuple[float, float]:
+        assert self.model is not None
+        if self.broker is None:
+            return self.model.equity, self.model.cash
+        cash = self.store.cash()
+        cash = self.init_cash if cash is None else cash
+        marks = np.where(np.isfinite(close), close, 0.0)
+        return float(cash + np.sum(held * marks)), float(cash)
+
+    def _update_book(self, bar_ms: int, equity: float, cash: float, close: np.ndarray,
+                     held: np.ndarray) -> BreakerChange | None:
+        b = self.book
+        b.equity, b.cash = equity, cash
+        b.peak = equity if not math.isfinite(b.peak) else max(b.peak, equity)
+        day = bar_ms // DAY_MS
+        if day != b.day:
+            prev = b.equities[-1] if b.equities else equity
+            b.day, b.day_start = day, prev
+        b.equities.append(equity)
+        if not self.guard_enabled:
+            return None
+        drawdown = 1.0 - equity / b.peak if b.peak > 0 else 0.0
+        daily_loss = max(1.0 - equity / b.day_start, 0.0) if b.day_start > 0 else 0.0
+        var = self._var(held, close, equity)
+        vol = realized_vol(np.asarray(b.equities), min(len(b.equities), 30), self.ppy)
+        stale = float(getattr(self.feed, "staleness_bars", 0.0))
+        inputs = BreakerInputs(drawdown=drawdown, daily_loss=daily_loss, var=var,
+                               realized_vol=vol, consecutive_rejects=b.rejects,
+                               staleness_bars=stale)
+        return self.breaker.evaluate(inputs)
+
+    def _returns(self) -> pd.DataFrame:
+        closes = self._values[:, :, 3]
+        frame = pd.DataFrame(closes, columns=self.symbols)
+        return frame.pct_change().iloc[1:]
+
+    def _var(self, held: np.ndarray, close: np.ndarray, equity: float) -> float:
+        if self.guard is None or not np.any(held) or equity <= 0 or len(self._times) < 3:
+            return 0.0
+        return float(self.guard.portfolio_var(dict(zip(self.symbols, held, strict=True)),
+                                              dict(zip(self.symbols, close, strict=True)),
+                                              self._returns(), equity))
+
+    def drawdown(self) -> float:
+        """Drawdown from the peak equity (fraction)."""
+        b = self.book
+        return 0.0 if not (b.peak > 0 and math.isfinite(b.equity)) else 1.0 - b.equity / b.peak
+
+    # ------------------------------------------------------------------ orders
+    def _context(self, close: np.ndarray, held: np.ndarray) -> RiskContext:
+        b = self.book
+        return RiskContext(equity=b.equity, peak_equity=b.peak,
+                           day_start_equity=b.day_start if math.isfinite(b.day_start) else b.equity,
+                           positions=dict(zip(self.symbols, map(float, held), strict=True)),
+                           prices=dict(zip(self.symbols, map(float, close), strict=True)),
+                           returns=self._returns(), stop_fraction=self.opts.stop_loss)
+
+    def _plan(self, bar_ms: int, close: np.ndarray, held: np.ndarray) -> list[OrderIntent]:
+        assert self.model is not None
+        px = np.where(np.isfinite(close), close, np.nan)
+        if self.breaker.halted:
+            return flatten_intents(held, self.symbols, px, strategy=self.ident.name,
+                                   version=self.ident.version, bar_ms=bar_ms)
+        target = self.model.projected(np.where(np.isfinite(px), px, 0.0))
+        return plan_intents(target, held, self.symbols, px, strategy=self.ident.name,
+                            version=self.ident.version, bar_ms=bar_ms)
+
+    def _orders(self, bar_ms: int, close: np.ndarray,
+                held: np.ndarray) -> tuple[list[OrderIntent], list[tuple[OrderIntent, str, str]]]:
+        """The bar's orders after breaker and risk guard; refused ones leave the model too."""
+        assert self.model is not None
+        if self.breaker.halted:
+            for j in range(len(self.symbols)):
+                self.model.close_pending(j)
+        intents = self._plan(bar_ms, close, held)
+        refused: list[tuple[OrderIntent, str, str]] = []
+        if not intents or self.breaker.halted:
+            return intents, refused
+        ctx = self._context(close, held)
+        booked = dict(ctx.positions)
+        ok: list[OrderIntent] = []
+        for intent in intents:
+            if not self.breaker.allows(intent):
+                refused.append((intent, "breaker", f"breaker {self.breaker.level.name.lower()}: "
+                                f"{intent.leg} order {intent.side} {intent.symbol} refused"))
+                continue
+            if self.guard is not None:
+                verdict = self.guard.check(intent, replace(ctx, positions=dict(booked)),
+                                           _now_ms())
+                if not verdict.ok:
+                    refused.append((intent, verdict.rule, verdict.message))
+                    continue
+            booked[intent.symbol] = booked.get(intent.symbol, 0.0) + intent.signed_amount
+            ok.append(intent)
+        if refused:
+            for intent, _, _ in refused:
+                j = self.symbols.index(intent.symbol)
+                legs = [i for i in ok if i.symbol == intent.symbol]
+                if any(i.reduce_only for i in legs):
+                    self.model.close_pending(j)
+                elif not intent.reduce_only:
+                    self.model.cancel_pending(j)
+            intents = self._plan(bar_ms, close, held)
+            refused_ids = {i.client_id for i, _, _ in refused}
+            intents = [i for i in intents if i.client_id not in refused_ids]
+        return intents, refused
+
+    # ------------------------------------------------------------------ persist
+    def _persist(self, bar_ms: int, now: int, decision: Decision | None, step: Any,
+                 intents: list[OrderIntent], refused: list[tuple[OrderIntent, str, str]],
+                 change: BreakerChange | None, close: np.ndarray, held: np.ndarray) -> None:
+        st, audit = self.store, self.store.audit
+        if decision is not None:
+            audit.append("decision", {"bar": _iso(bar_ms), "signals": decision.summary(self.symbols)},
+                         now)
+        if self.broker is None:
+            for order in step.orders:
+                st.upsert_order(order)
+                audit.append("order_update", {"client_id": order.client_id, "status": order.status,
+                                              "symbol": order.symbol, "side": order.side,
+                                              "filled": order.filled, "average": order.average,
+                                              "leg": order.leg}, now)
+            for i, fill in enumerate(step.fills):
+                if st.add_fill(fill):
+                    audit.append("fill", fill.to_dict(), now)
+                    self.metrics.inc_fills()
+                if i == 0:
+                    crashpoint("mid_fill")
+            st.set_positions(dict(zip(self.symbols, map(float, held), strict=True)))
+            st.set_cash(self.book.cash)
+        if change is not None:
+            self._record_change(change, bar_ms)
+        for intent, rule, message in refused:
+            audit.append("risk", {"client_id": intent.client_id, "rule": rule, "message": message,
+                                  "order": intent.to_dict()}, now)
+            self.metrics.inc_rejects(rule)
+        for intent in intents:
+            rec = OrderRecord.from_intent(intent, now)
+            rec.status = "intent" if self.broker is not None else "open"
+            st.upsert_order(rec)
+            audit.append("order", intent.to_dict(), now)
+        assert self.model is not None
+        st.save_model(self.model.to_bytes(), bar_ms)
+        b = self.book
+        st.add_equity(bar_ms, b.equity, b.cash, b.peak)
+        st.set_meta("book", {"peak": b.peak, "day": b.day, "day_start": b.day_start,
+                             "rejects": b.rejects})
+
+    def _record_change(self, change: BreakerChange, ts_ms: int | None = None) -> None:
+        self.store.set_breaker(int(change.new), change.reason, ts_ms or _now_ms())
+        self.store.audit.append("breaker", {"from": change.old.name.lower(),
+                                            "to": change.new.name.lower(),
+                                            "reason": change.reason, "source": change.source})
+        self.metrics.set_breaker(int(change.new))
+
+    def _apply_change(self, change: BreakerChange | None) -> None:
+        if change is not None:
+            with self.store.transaction():
+                self._record_change(change)
+
+    def _publish(self, close: np.ndarray) -> None:
+        b = self.book
+        held = self._held()
+        self.metrics.set_equity(b.equity, self.drawdown(), b.peak)
+        self.metrics.set_positions({s: float(abs(h) * c) for s, h, c in
+                                    zip(self.symbols, held, close, strict=True)
+                                    if h != 0 and np.isfinite(c)})
+        self.metrics.set_orders(self.store.order_counts())
+        self.metrics.set_data(float(getattr(self.feed, "staleness_bars", 0.0)),
+                              float(getattr(self.feed, "latency_s", 0.0)), self.last_bar_ms)
+
+    # ------------------------------------------------------------------ operator actions
+    async def halt(self, reason: str, source: str) -> dict[str, Any]:
+        """Kill switch: stop opening positions, flatten, stay halted until resumed."""
+        async with self._lock:
+            change = self.breaker.halt(reason or "operator halt", source)
+            with self.store.transaction():
+                self.store.audit.append("operator", {"action": "halt", "reason": reason,
+                                                     "source": source})
+                if change is not None:
+                    self._record_change(change)
+            await self._flatten_now()
+        return self.status()
+
+    async def resume(self, source: str) -> dict[str, Any]:
+        """Clear a halt (the next bar's figures may trip the breaker again)."""
+        async with self._lock:
+            if self.halt_file is not None and self.halt_file.exists():
+                self.halt_file.unlink()
+            change = self.breaker.resume(source)
+            with self.store.transaction():
+                self.store.audit.append("operator", {"action": "resume", "source": source})
+                if change is not None:
+                    self._record_change(change)
+        return self.status()
+
+    async def flatten(self, source: str) -> dict[str, Any]:
+        """Close every position and halt (flatten without halting would re-enter on the next
+        signal)."""
+        return await self.halt("operator flatten", source)
+
+    async def _flatten_now(self) -> None:
+        if self.model is None:
+            return
+        for j in range(len(self.symbols)):
+            self.model.close_pending(j)
+        if self.broker is not None and self.last_bar_ms is not None:
+            held = self._held()
+            close = self._values[-1, :, 3] if len(self._values) else np.full(len(held), np.nan)
+            intents = flatten_intents(held, self.symbols, close, strategy=self.ident.name,
+                                      version=self.ident.version, bar_ms=self.last_bar_ms + 1)
+            with self.store.transaction():
+                for intent in intents:
+                    self.store.upsert_order(OrderRecord.from_intent(intent, _now_ms()))
+                    self.store.audit.append("order", intent.to_dict())
+            await self.broker.submit_all(self, intents)
+        else:
+            with self.store.transaction():
+                self.store.save_model(self.model.to_bytes(), self.last_bar_ms or 0)
+
+    # ------------------------------------------------------------------ views
+    def status(self) -> dict[str, Any]:
+        """Positions, equity, drawdown, breaker, last bar and decision, data latency."""
+        b = self.book
+        held = self._held() if self.model is not None else np.zeros(len(self.symbols))
+        close = self._values[-1, :, 3] if len(self._values) else np.full(len(self.symbols), np.nan)
+        positions = {s: {"units": float(h), "price": float(c) if np.isfinite(c) else None,
+                         "notional": float(h * c) if np.isfinite(c) else None}
+                     for s, h, c in zip(self.symbols, held, close, strict=True)}
+        return {"strategy": self.ident.name, "version": self.ident.version,
+                "mode": self.ident.mode, "symbols": self.symbols,
+                "equity": _num(b.equity), "cash": _num(b.cash), "peak_equity": _num(b.peak),
+                "drawdown": _num(self.drawdown()), "positions": positions,
+                "breaker": {"level": int(self.breaker.level),
+                            "name": self.breaker.level.name.lower(),
+                            "reason": self.breaker.reason},
+                "last_bar": _iso(self.last_bar_ms), "last_decision": self.last_decision,
+                "bars_processed": self.bars_done, "orders": self.store.order_counts(),
+                "data": {"staleness_bars": float(getattr(self.feed, "staleness_bars", 0.0)),
+                         "latency_s": float(getattr(self.feed, "latency_s", 0.0))}}
+
+    def health(self) -> tuple[str, list[str]]:
+        """``healthy``, ``degraded`` (breaker warn/reduce-only, late data) or ``critical``
+        (halted, data stale by the breaker's halt threshold)."""
+        reasons: list[str] = []
+        state = "healthy"
+        level = self.breaker.level
+        if level >= BreakerLevel.HALTED:
+            return "critical", [f"halted: {self.breaker.reason}"]
+        if level > BreakerLevel.OK:
+            state = "degraded"
+            reasons.append(f"breaker {level.name.lower()}: {self.breaker.reason}")
+        stale = float(getattr(self.feed, "staleness_bars", 0.0))
+        if stale >= 1:
+            state = "degraded"
+            reasons.append(f"data {stale:g} bar(s) late")
+        return state, reasons
+
+
+def _num(x: float) -> float | None:
+    return float(x) if x is not None and math.isfinite(x) else None
