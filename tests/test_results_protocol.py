@@ -214,6 +214,20 @@ def _gate_report():
     return report
 
 
+def _audit_verification():
+    import tempfile
+
+    from quantlab.live.audit import verify_audit
+    from quantlab.live.store import LiveStore
+
+    path = Path(tempfile.mkdtemp()) / "state.sqlite"
+    with LiveStore.open(path) as s:
+        for i in range(5):
+            s.audit.append("decision" if i % 2 else "fill", {"i": i},
+                           ts_ms=1_700_000_000_000 + i * 60_000)
+    return verify_audit(path)
+
+
 FACTORIES: dict[str, Callable[[], Result]] = {
     "VaRResult": _risk(lambda risk: risk.value_at_risk(_rets(), method="historical", weights=W)),
     "VaRComparison": _risk(lambda risk: risk.value_at_risk(_rets(), method="all", weights=W, seed=1,
@@ -247,6 +261,7 @@ FACTORIES: dict[str, Callable[[], Result]] = {
     "GateReport": _gate_report,
     "PBOResult": _pbo,
     "Artifact": _artifact,
+    "AuditVerification": _audit_verification,
     "VerifyResult": _verify_result,
     "LookaheadResult": _lookahead,
     "WarmupResult": _warmup,
