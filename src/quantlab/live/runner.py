@@ -157,6 +157,7 @@ class LiveRunner:
         self._lock = asyncio.Lock()
         self.stop_event = asyncio.Event()
         self.max_bars: int | None = None
+        self._cursor: int | None = self.last_bar_ms
 
     # ------------------------------------------------------------------ start
     def _check_identity(self) -> None:
@@ -203,6 +204,9 @@ class LiveRunner:
             self.feed.skip_to(self.last_bar_ms)
         hist = await self.feed.history(self.window, self.last_bar_ms)
         self._append(hist)
+        # a fresh start trades from the next bar to close: the history only fills the window
+        self._cursor = self.last_bar_ms if self.last_bar_ms is not None else (
+            int(hist.times[-1]) if len(hist) and self.ident.mode != "replay" else None)
         self.metrics.set_breaker(int(self.breaker.level))
 
     # ------------------------------------------------------------------ window
@@ -220,13 +224,13 @@ class LiveRunner:
     async def run(self) -> None:
         """Process closed bars until the feed ends (replay) or :attr:`stop_event` is set."""
         while not self.stop_event.is_set():
-            batch = await self.feed.next_bars(self.last_bar_ms, self.stop_event)
+            batch = await self.feed.next_bars(self._cursor, self.stop_event)
             if batch is None:
                 break
             for i in range(len(batch)):
                 if self.stop_event.is_set():
                     break
-                if self.last_bar_ms is not None and batch.times[i] <= self.last_bar_ms:
+                if self._cursor is not None and batch.times[i] <= self._cursor:
                     continue
                 await self.on_bar(BarBatch(batch.times[i:i + 1], batch.values[i:i + 1]))
                 if self.max_bars is not None and self.bars_done >= self.max_bars:
@@ -259,6 +263,7 @@ class LiveRunner:
         row = decision.row if decision is not None else no_signal_row(len(self.symbols))
         if self.model is None:
             if decision is None:
+                self._cursor = bar_ms
                 return  # not enough bars for the first decision yet
             self.model = LiveModel.new(len(self.symbols), self.init_cash, decision.params,
                                        sleeves=self._sleeves(decision))
@@ -277,7 +282,7 @@ class LiveRunner:
             self._persist(bar_ms, now, decision, step, intents, refused, change, close, held)
             crashpoint("mid_state_write")
         crashpoint("after_state_write")
-        self.last_bar_ms = bar_ms
+        self.last_bar_ms = self._cursor = bar_ms
         if self.broker is not None and intents:
             await self.broker.submit_all(self, intents)
         self.submit_latency.append(time.perf_counter() - t_close)
@@ -331,7 +336,8 @@ class LiveRunner:
         drawdown = 1.0 - equity / b.peak if b.peak > 0 else 0.0
         daily_loss = max(1.0 - equity / b.day_start, 0.0) if b.day_start > 0 else 0.0
         var = self._var(held, close, equity)
-        vol = realized_vol(np.asarray(b.equities), min(len(b.equities), 30), self.ppy)
+        vol = (realized_vol(np.asarray(b.equities), min(len(b.equities), 30), self.ppy)
+               if len(b.equities) >= 3 else math.nan)
         stale = float(getattr(self.feed, "staleness_bars", 0.0))
         inputs = BreakerInputs(drawdown=drawdown, daily_loss=daily_loss, var=var,
                                realized_vol=vol, consecutive_rejects=b.rejects,
