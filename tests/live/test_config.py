@@ -51,7 +51,8 @@ def test_defaults_are_the_documented_values() -> None:
     assert (c.api.host, c.api.port, c.api.token_env) == ("127.0.0.1", None, "QUANTLAB_API_TOKEN")
     assert c.exchange == ExchangeConfig(name="binance", api_key_env="QUANTLAB_API_KEY",
                                         secret_env="QUANTLAB_API_SECRET", url=None,
-                                        sandbox=False, timeout_ms=10000, timeframe=None)
+                                        sandbox=False, timeout_ms=10000, rate_limit_ms=None,
+                                        timeframe=None)
     assert c.orders == OrderPolicy(type="market", limit_offset_bps=5.0, cancel_after_s=60.0,
                                    on_shutdown="cancel", max_retries=3, retry_backoff_s=0.5)
     assert c.runner == RunnerConfig(initial_cash=10_000.0, window=None, poll_interval_s=5.0,

@@ -56,7 +56,8 @@ def register(sub: Any) -> argparse.ArgumentParser:
                         "that a replay reproduces the backtest)")
     p.add_argument("--resume", action="store_true",
                    help="replay: continue the existing replay state instead of starting afresh")
-    p.add_argument("--max-bars", type=int, metavar="N", help="stop after N processed bars")
+    p.add_argument("--max-bars", type=int, metavar="N", help="stop after acting on N bars (live: bars caught up after a pause "
+                        "only move the model and do not count)")
     p.add_argument("--json", action="store_true", help="print the run summary as JSON")
     p.set_defaults(func=_handler)
     return p

@@ -324,6 +324,8 @@ class ExchangeConfig:
         Use the exchange's testnet (ccxt ``set_sandbox_mode``).
     timeout_ms : int
         ccxt request timeout.
+    rate_limit_ms : int or None
+        Milliseconds between requests (None: ccxt's own limit for the exchange).
     timeframe : str or None
         Bar timeframe; default: the artifact's.
     """
@@ -334,6 +336,7 @@ class ExchangeConfig:
     url: str | None = _key(None, _STR_OPT)
     sandbox: bool = _key(False, _BOOL)
     timeout_ms: int = _key(10000, _Spec("int", lo=1, integer=True))
+    rate_limit_ms: int | None = _key(None, _Spec("int", optional=True, lo=0, integer=True))
     timeframe: str | None = _key(None, _Spec("timeframe", optional=True))
 
     def __post_init__(self) -> None:

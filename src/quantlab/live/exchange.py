@@ -63,6 +63,8 @@ def make_exchange(cfg: ExchangeConfig, name: str | None = None, *,
     if exchange_id == "binance":
         config["options"].setdefault("fetchMarkets", {"types": ["spot"]})
         config["options"].setdefault("fetchCurrencies", False)
+    if cfg.rate_limit_ms is not None:
+        config["rateLimit"] = int(cfg.rate_limit_ms)
     key, secret = credentials
     if key and secret:
         config["apiKey"], config["secret"] = key, secret

@@ -32,7 +32,8 @@ def _leg(strategy: str, version: int, bar_ms: int, symbol: str, leg: str, side: 
 
 def plan_intents(target: Sequence[float] | np.ndarray, held: Sequence[float] | np.ndarray,
                  symbols: Sequence[str], prices: Sequence[float] | np.ndarray, *,
-                 strategy: str, version: int, bar_ms: int, reason: str = "signal") -> list[OrderIntent]:
+                 strategy: str, version: int, bar_ms: int, reason: str = "signal",
+                 band: float = 0.0) -> list[OrderIntent]:
     """Orders that take ``held`` to ``target`` (signed units per symbol), exits first.
 
     Parameters
@@ -47,6 +48,10 @@ def plan_intents(target: Sequence[float] | np.ndarray, held: Sequence[float] | n
         Identify the decision (they make the client order ids).
     reason : str
         Why (``signal``, ``rebalance``...), kept on each intent.
+    band : float
+        Adjustments of a held position (same side, not a close or a flip) smaller than this
+        fraction of the position are skipped: live, the account tracks the model's target and
+        fills never land exactly on it, so without a band every bar would send a dust order.
 
     Returns
     -------
@@ -65,6 +70,8 @@ def plan_intents(target: Sequence[float] | np.ndarray, held: Sequence[float] | n
             if t != 0.0:
                 entries.append(_leg(*args, "entry", "buy" if t > 0 else "sell", abs(t), px, False,
                                     reason))
+        elif h != 0.0 and abs(t - h) <= band * max(abs(t), abs(h)):
+            continue
         elif abs(t) < abs(h):
             exits.append(_leg(*args, "reduce", "sell" if h > 0 else "buy", abs(h - t), px, True,
                               reason))

@@ -53,6 +53,9 @@ from quantlab.strategies.base import Strategy
 __all__ = ["LiveRunner", "RunnerIdentity"]
 
 DAY_MS = 86_400_000
+#: Live: skip adjustments of a held position smaller than this fraction of it (the account
+#: tracks the model's target; fills at the exchange's prices never land exactly on it).
+LIVE_BAND = 0.02
 
 
 def _now_ms() -> int:
@@ -151,6 +154,7 @@ class LiveRunner:
         self.last_bar_ms: int | None = store.last_bar_ms()
         self.last_decision: dict[str, Any] = {}
         self.bars_done = 0
+        self.bars_acted = 0
         self.submit_latency: list[float] = []
         self._times = np.empty(0, dtype=np.int64)
         self._values = np.empty((0, len(self.symbols), 5))
@@ -190,9 +194,9 @@ class LiveRunner:
             self.model = LiveModel.from_bytes(saved[0])
             self.paper = PaperBroker(self.model, self.symbols, self.ident.name, self.ident.version)
         book = self.store.get_meta("book") or {}
-        self.book.peak = float(book.get("peak", math.nan))
+        self.book.peak = float(book.get("peak") or math.nan)
         self.book.day = int(book.get("day", -1))
-        self.book.day_start = float(book.get("day_start", math.nan))
+        self.book.day_start = float(book.get("day_start") or math.nan)
         self.book.rejects = int(book.get("rejects", 0))
         last = self.store.last_equity()
         if last:
@@ -232,20 +236,35 @@ class LiveRunner:
                     break
                 if self._cursor is not None and batch.times[i] <= self._cursor:
                     continue
-                await self.on_bar(BarBatch(batch.times[i:i + 1], batch.values[i:i + 1]))
-                if self.max_bars is not None and self.bars_done >= self.max_bars:
+                # live: bars caught up after a pause only move the model; orders go out for the
+                # newest closed bar alone (never trade on a stale bar)
+                act = i == len(batch) - 1 or self.broker is None
+                await self.on_bar(BarBatch(batch.times[i:i + 1], batch.values[i:i + 1]), act=act)
+                self.bars_acted += int(act)
+                if self.max_bars is not None and self.bars_acted >= self.max_bars:
                     self.stop_event.set()
 
-    async def on_bar(self, bar: BarBatch) -> None:
-        """Everything one closed bar triggers (see the module docstring)."""
+    async def on_bar(self, bar: BarBatch, act: bool = True) -> None:
+        """Everything one closed bar triggers (see the module docstring); ``act=False``
+        only steps the model (a bar caught up after a pause, live)."""
         async with self._lock:
-            await self._on_bar(bar)
+            await self._on_bar(bar, act)
+
+    async def watch_halt_file(self, interval: float = 1.0) -> None:
+        """Halt as soon as the halt file appears (not only at the next bar)."""
+        while not self.stop_event.is_set():
+            if self.halt_file is not None and self.halt_file.exists() and not self.breaker.halted:
+                await self.halt(f"halt file {self.halt_file} present", "halt_file")
+            try:
+                await asyncio.wait_for(self.stop_event.wait(), timeout=interval)
+            except TimeoutError:
+                pass
 
     def _check_halt_file(self) -> None:
         if self.halt_file is not None and self.halt_file.exists() and not self.breaker.halted:
             self._apply_change(self.breaker.halt(f"halt file {self.halt_file} present", "halt_file"))
 
-    async def _on_bar(self, bar: BarBatch) -> None:
+    async def _on_bar(self, bar: BarBatch, act: bool = True) -> None:
         crashpoint("bar_start")
         t_close = time.perf_counter()
         bar_ms = int(bar.times[0])
@@ -276,7 +295,9 @@ class LiveRunner:
         held = self._held()
         equity, cash = self._account(close, held)
         change = self._update_book(bar_ms, equity, cash, close, held)
-        intents, refused = self._orders(bar_ms, close, held)
+        intents, refused = self._orders(bar_ms, close, held) if act else ([], [])
+        if self.broker is not None:
+            intents = [i for i in intents if self.broker.tradable(i)]
         crashpoint("before_state_write")
         with self.store.transaction():
             self._persist(bar_ms, now, decision, step, intents, refused, change, close, held)
@@ -378,7 +399,8 @@ class LiveRunner:
                                    version=self.ident.version, bar_ms=bar_ms)
         target = self.model.projected(np.where(np.isfinite(px), px, 0.0))
         return plan_intents(target, held, self.symbols, px, strategy=self.ident.name,
-                            version=self.ident.version, bar_ms=bar_ms)
+                            version=self.ident.version, bar_ms=bar_ms,
+                            band=LIVE_BAND if self.broker is not None else 0.0)
 
     def _orders(self, bar_ms: int, close: np.ndarray,
                 held: np.ndarray) -> tuple[list[OrderIntent], list[tuple[OrderIntent, str, str]]]:
@@ -400,11 +422,14 @@ class LiveRunner:
                                 f"{intent.leg} order {intent.side} {intent.symbol} refused"))
                 continue
             if self.guard is not None:
-                verdict = self.guard.check(intent, replace(ctx, positions=dict(booked)),
-                                           _now_ms())
+                now = _now_ms()
+                verdict = self.guard.check(intent, replace(ctx, positions=dict(booked)), now)
                 if not verdict.ok:
                     refused.append((intent, verdict.rule, verdict.message))
+                    self.book.rejects += 1  # consecutive refusals feed the breaker
                     continue
+                self.guard.record_submitted(now)
+                self.book.rejects = 0
             booked[intent.symbol] = booked.get(intent.symbol, 0.0) + intent.signed_amount
             ok.append(intent)
         if refused:
@@ -458,8 +483,12 @@ class LiveRunner:
         st.save_model(self.model.to_bytes(), bar_ms)
         b = self.book
         st.add_equity(bar_ms, b.equity, b.cash, b.peak)
-        st.set_meta("book", {"peak": b.peak, "day": b.day, "day_start": b.day_start,
-                             "rejects": b.rejects})
+        self._save_book()
+
+    def _save_book(self) -> None:
+        b = self.book
+        self.store.set_meta("book", {"peak": _num(b.peak), "day": b.day,
+                                     "day_start": _num(b.day_start), "rejects": b.rejects})
 
     def _record_change(self, change: BreakerChange, ts_ms: int | None = None) -> None:
         self.store.set_breaker(int(change.new), change.reason, ts_ms or _now_ms())
@@ -503,8 +532,14 @@ class LiveRunner:
             if self.halt_file is not None and self.halt_file.exists():
                 self.halt_file.unlink()
             change = self.breaker.resume(source)
+            # the operator accepts the loss so far: drawdown and daily loss count from here
+            # (otherwise the next bar would trip the same trigger again)
+            if math.isfinite(self.book.equity):
+                self.book.peak = self.book.day_start = self.book.equity
             with self.store.transaction():
-                self.store.audit.append("operator", {"action": "resume", "source": source})
+                self.store.audit.append("operator", {"action": "resume", "source": source,
+                                                     "peak_reset_to": _num(self.book.peak)})
+                self._save_book()
                 if change is not None:
                     self._record_change(change)
         return self.status()
@@ -529,8 +564,18 @@ class LiveRunner:
                     self.store.upsert_order(OrderRecord.from_intent(intent, _now_ms()))
                     self.store.audit.append("order", intent.to_dict())
             await self.broker.submit_all(self, intents)
-        else:
+        else:  # paper: the close orders fill at the next bar's open, like any order
+            held = self._held()
+            close = self._values[-1, :, 3] if len(self._values) else np.full(len(held), np.nan)
+            intents = flatten_intents(held, self.symbols, close, strategy=self.ident.name,
+                                      version=self.ident.version,
+                                      bar_ms=(self.last_bar_ms or 0) + 1)
             with self.store.transaction():
+                for intent in intents:
+                    rec = OrderRecord.from_intent(intent, _now_ms())
+                    rec.status = "open"
+                    self.store.upsert_order(rec)
+                    self.store.audit.append("order", intent.to_dict())
                 self.store.save_model(self.model.to_bytes(), self.last_bar_ms or 0)
 
     # ------------------------------------------------------------------ views

@@ -124,7 +124,7 @@ def _install_signals(runner: LiveRunner) -> None:
         tasks.add(task)
         task.add_done_callback(tasks.discard)
 
-    with contextlib.suppress(NotImplementedError, RuntimeError):
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
         loop.add_signal_handler(signal.SIGTERM, runner.stop_event.set)
         loop.add_signal_handler(signal.SIGINT, runner.stop_event.set)
         loop.add_signal_handler(signal.SIGUSR1, halt)
@@ -259,7 +259,12 @@ async def _main(ident: RunnerIdentity, promoted: Any, opts: BacktestOptions, cfg
         if say is not None:
             say(f"{ident.name}@{ident.version} {mode} on {', '.join(symbols)} "
                 f"{ident.timeframe}; state {path}")
-        await runner.run()
+        watcher = asyncio.ensure_future(runner.watch_halt_file())
+        try:
+            await runner.run()
+        finally:
+            runner.stop_event.set()
+            await watcher
         if broker is not None:
             await broker.shutdown(runner)
         with store.transaction():

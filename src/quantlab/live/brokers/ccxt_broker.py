@@ -101,11 +101,21 @@ class CcxtBroker:
             return None
 
     # ------------------------------------------------------------------ submit
-    def _prepare(self, intent: OrderIntent, runner: LiveRunner) -> tuple[float, float | None, str]:
+    def tradable(self, intent: OrderIntent) -> bool:
+        """False for dust: an order the exchange's minimum amount or notional would refuse
+        (reduce-only legs are always tried, so a position is never stranded by the check)."""
+        return intent.reduce_only or not self._prepare(intent)[2]
+
+    def _prepare(self, intent: OrderIntent) -> tuple[float, float | None, str]:
         """Amount and price after the exchange's precision; a reason when it cannot be sent."""
+        import ccxt
+
         ex = self.exchange
         market = ex.market(intent.symbol)
-        amount = float(ex.amount_to_precision(intent.symbol, intent.amount))
+        try:
+            amount = float(ex.amount_to_precision(intent.symbol, intent.amount))
+        except ccxt.InvalidOrder:
+            amount = 0.0
         ref = float(intent.price) if intent.price is not None else float("nan")
         limits = market.get("limits") or {}
         min_amount = (limits.get("amount") or {}).get("min") or 0.0
@@ -136,7 +146,7 @@ class CcxtBroker:
         rec = store.get_order(intent.client_id) or OrderRecord.from_intent(intent, _now_ms())
         if rec.status != "intent":
             return  # already sent (a restart found it)
-        amount, price, problem = self._prepare(intent, runner)
+        amount, price, problem = self._prepare(intent)
         if problem:
             self._finish(runner, rec, "rejected", {"reject": problem}, count=False)
             return

@@ -27,6 +27,8 @@ __all__ = ["PaperBroker", "PaperStep"]
 _ORDERED = {kernel.REASON_SIGNAL, kernel.REASON_REBALANCE, kernel.REASON_LIMIT,
             kernel.REASON_STOP_ENTRY, kernel.REASON_MIN_AMOUNT, kernel.REASON_MIN_NOTIONAL,
             kernel.REASON_NO_FUNDS}
+#: Reasons of fills triggered by a level inside the bar.
+_STOPS = {kernel.REASON_STOP_LOSS, kernel.REASON_TAKE_PROFIT, kernel.REASON_TRAILING}
 
 
 @dataclass
@@ -109,7 +111,7 @@ class PaperBroker:
                 order = OrderRecord(client_id=client_order_id(self.strategy, self.version, bar_ms,
                                                               sym, f"{name}:{n}"),
                                     symbol=sym, side=side, amount=float(r[kernel.REC_SIZE]),
-                                    type="stop" if reason != kernel.REASON_LIQUIDATION else "market",
+                                    type="stop" if reason in _STOPS else "market",
                                     price=float(r[kernel.REC_PRICE]), bar_ms=bar_ms, leg=name,
                                     reason=name, created_ms=now_ms)
             order.updated_ms = now_ms
