@@ -37,7 +37,7 @@ __all__ = ["SOURCES", "Breaker", "BreakerChange", "BreakerInputs", "BreakerLevel
            "realized_vol"]
 
 #: Who changed the level.
-SOURCES = ("auto", "operator", "signal", "halt_file", "api")
+SOURCES = ("auto", "operator", "signal", "halt_file", "api", "reconcile")
 
 
 class BreakerLevel(IntEnum):

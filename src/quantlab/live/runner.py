@@ -429,7 +429,8 @@ class LiveRunner:
                     self.book.rejects += 1  # consecutive refusals feed the breaker
                     continue
                 self.guard.record_submitted(now)
-                self.book.rejects = 0
+                if self.broker is None:  # on paper, passing the guard is acceptance
+                    self.book.rejects = 0
             booked[intent.symbol] = booked.get(intent.symbol, 0.0) + intent.signed_amount
             ok.append(intent)
         if refused:
