@@ -151,3 +151,16 @@ def test_live_without_credentials_is_a_usage_error(tmp_path, fake, capsys, monke
                  str(tmp_path / "strategies"), "--state", str(tmp_path / "x.sqlite")])
     assert code == 2
     assert "QUANTLAB_API_KEY" in capsys.readouterr().err
+
+
+def test_limit_policy_places_limit_orders_at_the_offset_price(tmp_path, fake):
+    _run(tmp_path, fake, bars=6, orders={"type": "limit", "limit_offset_bps": 20.0})
+    placed = fake.orders()
+    assert placed and all(o["type"] == "LIMIT" for o in placed)
+    with LiveStore.open(tmp_path / "flip.sqlite") as st:
+        for o in placed:
+            rec = st.get_order(o["clientOrderId"])
+            ref = rec.price  # the bar's close the order was decided on
+            sign = 1 if rec.side == "buy" else -1
+            assert float(o["price"]) == pytest.approx(round(ref * (1 + sign * 0.002), 2), abs=0.011)
+    check_consistent(fake, tmp_path / "flip.sqlite")

@@ -150,6 +150,8 @@ class CcxtBroker:
         if problem:
             self._finish(runner, rec, "rejected", {"reject": problem}, count=False)
             return
+        rec.info = {**rec.info, "sent_amount": amount,
+                    **({"limit_price": price} if price is not None else {})}
         crashpoint("before_submit")
         params = {"newClientOrderId": intent.client_id}
         order_type = "limit" if price is not None else "market"
