@@ -228,6 +228,19 @@ def _audit_verification():
     return verify_audit(path)
 
 
+def _live_run():
+    import tempfile
+
+    from quantlab.live.session import run_live
+    from tests.live.helpers import promote_builtin
+
+    tmp = Path(tempfile.mkdtemp())
+    promote_builtin(tmp / "strategies", "sma", "sma_cross", {"fast": 5, "slow": 20},
+                    ["BTC/USDT"], warmup=20)
+    return run_live("sma", mode="replay", root=tmp / "strategies", state=tmp / "s.sqlite",
+                    end="2020-09-01", env={})
+
+
 FACTORIES: dict[str, Callable[[], Result]] = {
     "VaRResult": _risk(lambda risk: risk.value_at_risk(_rets(), method="historical", weights=W)),
     "VaRComparison": _risk(lambda risk: risk.value_at_risk(_rets(), method="all", weights=W, seed=1,
@@ -262,6 +275,7 @@ FACTORIES: dict[str, Callable[[], Result]] = {
     "PBOResult": _pbo,
     "Artifact": _artifact,
     "AuditVerification": _audit_verification,
+    "LiveRun": _live_run,
     "VerifyResult": _verify_result,
     "LookaheadResult": _lookahead,
     "WarmupResult": _warmup,

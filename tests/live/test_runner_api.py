@@ -357,7 +357,7 @@ def test_sigterm_exits_zero_after_a_stop_record(session: Session) -> None:
     for run, bars in zip(per_run, (3, 4), strict=True):
         assert run[-1].kind == "stop"
         assert run[-1].payload["bars"] == bars
-    assert b"scripted@1 paper: 3 bar(s) processed" in session.stdout[0]
+    assert b"scripted@1 paper: 3 bar(s)," in session.stdout[0]
     assert b"breaker halted" in session.stdout[0]
     assert session.verify is not None and session.verify.returncode == 0
     assert session.verify.stdout.decode().splitlines()[0] == (

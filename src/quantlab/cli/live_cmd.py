@@ -83,4 +83,5 @@ def _handler(args: argparse.Namespace) -> int:
         print_json(run.to_dict())
     else:
         print(run)
+        print(run.stats().to_string())
     return 0

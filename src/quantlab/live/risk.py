@@ -52,6 +52,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
@@ -60,7 +61,6 @@ from quantlab.errors import ParameterError
 from quantlab.live.config import RiskLimits
 from quantlab.live.types import OrderIntent
 from quantlab.risk.ewma import ewma_covariance
-from quantlab.risk.parametric import normal_var_es
 
 __all__ = ["RULES", "RiskContext", "RiskGuard", "RiskVerdict"]
 
@@ -219,8 +219,9 @@ class RiskGuard:
         w = np.array([float(positions[s]) * float(prices[s]) for s in held]) / float(equity)
         cov = ewma_covariance(r.to_numpy(), self.limits.ewma_lambda)
         sigma = math.sqrt(max(float(w @ cov @ w), 0.0))
-        var, _ = normal_var_es(0.0, sigma, self.limits.var_confidence)
-        return float(var)
+        # zero-mean normal VaR, as quantlab.risk.parametric.normal_var_es(0, sigma, level)
+        # (NormalDist instead of scipy.stats keeps scipy out of the runner's memory)
+        return float(-sigma * NormalDist().inv_cdf(1.0 - self.limits.var_confidence))
 
     # -- the check --------------------------------------------------------------------------
 

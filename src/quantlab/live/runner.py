@@ -26,8 +26,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +35,8 @@ import pandas as pd
 
 from quantlab.backtesting.options import BacktestOptions
 from quantlab.errors import StateError
-from quantlab.live.breaker import Breaker, BreakerChange, BreakerInputs, BreakerLevel, realized_vol
+from quantlab.live.book import AccountBook
+from quantlab.live.breaker import Breaker, BreakerChange, BreakerInputs, realized_vol
 from quantlab.live.brokers.paper import PaperBroker
 from quantlab.live.config import LiveConfig
 from quantlab.live.crash import crashpoint
@@ -46,13 +46,13 @@ from quantlab.live.intents import flatten_intents, plan_intents
 from quantlab.live.metrics import LiveMetrics
 from quantlab.live.model import LiveModel, no_signal_row
 from quantlab.live.risk import RiskContext, RiskGuard
+from quantlab.live.status import runner_health, runner_status
 from quantlab.live.store import LiveStore
 from quantlab.live.types import OrderIntent, OrderRecord
 from quantlab.strategies.base import Strategy
 
 __all__ = ["LiveRunner", "RunnerIdentity"]
 
-DAY_MS = 86_400_000
 #: Live: skip adjustments of a held position smaller than this fraction of it (the account
 #: tracks the model's target; fills at the exchange's prices never land exactly on it).
 LIVE_BAND = 0.02
@@ -81,19 +81,6 @@ class RunnerIdentity:
         """Plain dict (stored in the state file's meta)."""
         return {"name": self.name, "version": self.version, "mode": self.mode,
                 "symbols": list(self.symbols), "timeframe": self.timeframe}
-
-
-@dataclass
-class _Book:
-    """Running account figures between bars."""
-
-    equity: float = math.nan
-    cash: float = math.nan
-    peak: float = math.nan
-    day: int = -1
-    day_start: float = math.nan
-    rejects: int = 0
-    equities: deque[float] = field(default_factory=lambda: deque(maxlen=512))
 
 
 class LiveRunner:
@@ -150,7 +137,7 @@ class LiveRunner:
         self.guard_enabled = guard_enabled
         self.model: LiveModel | None = None
         self.paper: PaperBroker | None = None
-        self.book = _Book()
+        self.book = AccountBook()
         self.last_bar_ms: int | None = store.last_bar_ms()
         self.last_decision: dict[str, Any] = {}
         self.bars_done = 0
@@ -193,14 +180,7 @@ class LiveRunner:
         if saved is not None:
             self.model = LiveModel.from_bytes(saved[0])
             self.paper = PaperBroker(self.model, self.symbols, self.ident.name, self.ident.version)
-        book = self.store.get_meta("book") or {}
-        self.book.peak = float(book.get("peak") or math.nan)
-        self.book.day = int(book.get("day", -1))
-        self.book.day_start = float(book.get("day_start") or math.nan)
-        self.book.rejects = int(book.get("rejects", 0))
-        last = self.store.last_equity()
-        if last:
-            self.book.equity, self.book.cash = float(last["equity"]), float(last["cash"])
+        self.book.restore(self.store.get_meta("book"), self.store.last_equity())
         if self.broker is not None:
             await self.broker.reconcile(self)
             crashpoint("reconcile")
@@ -345,24 +325,15 @@ class LiveRunner:
     def _update_book(self, bar_ms: int, equity: float, cash: float, close: np.ndarray,
                      held: np.ndarray) -> BreakerChange | None:
         b = self.book
-        b.equity, b.cash = equity, cash
-        b.peak = equity if not math.isfinite(b.peak) else max(b.peak, equity)
-        day = bar_ms // DAY_MS
-        if day != b.day:
-            prev = b.equities[-1] if b.equities else equity
-            b.day, b.day_start = day, prev
-        b.equities.append(equity)
+        b.update(bar_ms, equity, cash)
         if not self.guard_enabled:
             return None
-        drawdown = 1.0 - equity / b.peak if b.peak > 0 else 0.0
-        daily_loss = max(1.0 - equity / b.day_start, 0.0) if b.day_start > 0 else 0.0
-        var = self._var(held, close, equity)
         vol = (realized_vol(np.asarray(b.equities), min(len(b.equities), 30), self.ppy)
                if len(b.equities) >= 3 else math.nan)
-        stale = float(getattr(self.feed, "staleness_bars", 0.0))
-        inputs = BreakerInputs(drawdown=drawdown, daily_loss=daily_loss, var=var,
-                               realized_vol=vol, consecutive_rejects=b.rejects,
-                               staleness_bars=stale)
+        inputs = BreakerInputs(drawdown=b.drawdown, daily_loss=b.daily_loss,
+                               var=self._var(held, close, equity), realized_vol=vol,
+                               consecutive_rejects=b.rejects,
+                               staleness_bars=float(getattr(self.feed, "staleness_bars", 0.0)))
         return self.breaker.evaluate(inputs)
 
     def _returns(self) -> pd.DataFrame:
@@ -376,11 +347,6 @@ class LiveRunner:
         return float(self.guard.portfolio_var(dict(zip(self.symbols, held, strict=True)),
                                               dict(zip(self.symbols, close, strict=True)),
                                               self._returns(), equity))
-
-    def drawdown(self) -> float:
-        """Drawdown from the peak equity (fraction)."""
-        b = self.book
-        return 0.0 if not (b.peak > 0 and math.isfinite(b.equity)) else 1.0 - b.equity / b.peak
 
     # ------------------------------------------------------------------ orders
     def _context(self, close: np.ndarray, held: np.ndarray) -> RiskContext:
@@ -487,9 +453,7 @@ class LiveRunner:
         self._save_book()
 
     def _save_book(self) -> None:
-        b = self.book
-        self.store.set_meta("book", {"peak": _num(b.peak), "day": b.day,
-                                     "day_start": _num(b.day_start), "rejects": b.rejects})
+        self.store.set_meta("book", self.book.to_meta())
 
     def _record_change(self, change: BreakerChange, ts_ms: int | None = None) -> None:
         self.store.set_breaker(int(change.new), change.reason, ts_ms or _now_ms())
@@ -506,7 +470,7 @@ class LiveRunner:
     def _publish(self, close: np.ndarray) -> None:
         b = self.book
         held = self._held()
-        self.metrics.set_equity(b.equity, self.drawdown(), b.peak)
+        self.metrics.set_equity(b.equity, b.drawdown, b.peak)
         self.metrics.set_positions({s: float(abs(h) * c) for s, h, c in
                                     zip(self.symbols, held, close, strict=True)
                                     if h != 0 and np.isfinite(c)})
@@ -535,8 +499,7 @@ class LiveRunner:
             change = self.breaker.resume(source)
             # the operator accepts the loss so far: drawdown and daily loss count from here
             # (otherwise the next bar would trip the same trigger again)
-            if math.isfinite(self.book.equity):
-                self.book.peak = self.book.day_start = self.book.equity
+            self.book.accept_loss()
             with self.store.transaction():
                 self.store.audit.append("operator", {"action": "resume", "source": source,
                                                      "peak_reset_to": _num(self.book.peak)})
@@ -582,41 +545,11 @@ class LiveRunner:
     # ------------------------------------------------------------------ views
     def status(self) -> dict[str, Any]:
         """Positions, equity, drawdown, breaker, last bar and decision, data latency."""
-        b = self.book
-        held = self._held() if self.model is not None else np.zeros(len(self.symbols))
-        close = self._values[-1, :, 3] if len(self._values) else np.full(len(self.symbols), np.nan)
-        positions = {s: {"units": float(h), "price": float(c) if np.isfinite(c) else None,
-                         "notional": float(h * c) if np.isfinite(c) else None}
-                     for s, h, c in zip(self.symbols, held, close, strict=True)}
-        return {"strategy": self.ident.name, "version": self.ident.version,
-                "mode": self.ident.mode, "symbols": self.symbols,
-                "equity": _num(b.equity), "cash": _num(b.cash), "peak_equity": _num(b.peak),
-                "drawdown": _num(self.drawdown()), "positions": positions,
-                "breaker": {"level": int(self.breaker.level),
-                            "name": self.breaker.level.name.lower(),
-                            "reason": self.breaker.reason},
-                "last_bar": _iso(self.last_bar_ms), "last_decision": self.last_decision,
-                "bars_processed": self.bars_done, "orders": self.store.order_counts(),
-                "data": {"staleness_bars": float(getattr(self.feed, "staleness_bars", 0.0)),
-                         "latency_s": float(getattr(self.feed, "latency_s", 0.0))}}
+        return runner_status(self)
 
     def health(self) -> tuple[str, list[str]]:
-        """``healthy``, ``degraded`` (breaker warn/reduce-only, late data) or ``critical``
-        (halted, data stale by the breaker's halt threshold)."""
-        reasons: list[str] = []
-        state = "healthy"
-        level = self.breaker.level
-        if level >= BreakerLevel.HALTED:
-            return "critical", [f"halted: {self.breaker.reason}"]
-        if level > BreakerLevel.OK:
-            state = "degraded"
-            reasons.append(f"breaker {level.name.lower()}: {self.breaker.reason}")
-        stale = float(getattr(self.feed, "staleness_bars", 0.0))
-        if stale >= 1:
-            state = "degraded"
-            reasons.append(f"data {stale:g} bar(s) late")
-        return state, reasons
-
+        """``healthy``, ``degraded`` or ``critical``, with the reasons."""
+        return runner_health(self)
 
 def _num(x: float) -> float | None:
     return float(x) if x is not None and math.isfinite(x) else None

@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import signal
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from quantlab.live.config import LiveConfig
 from quantlab.live.decide import window_size
 from quantlab.live.feed import ReplayFeed
 from quantlab.live.metrics import LiveMetrics
+from quantlab.live.result import LiveRun
 from quantlab.live.runner import LiveRunner, RunnerIdentity
 from quantlab.live.store import LiveStore
 
@@ -49,37 +49,6 @@ def normalize_mode(mode: str) -> str:
 def state_path(name: str, mode: str, state_dir: str | Path = "state") -> Path:
     """Default state file of a runner: ``state/<name>-<mode>.sqlite``."""
     return Path(state_dir) / f"{name}-{mode}.sqlite"
-
-
-@dataclass
-class LiveRun:
-    """What a finished (or stopped) run did: figures for the CLI and the tests."""
-
-    name: str
-    version: int
-    mode: str
-    state: Path
-    bars: int
-    fills: int
-    orders: int
-    equity: float | None
-    breaker: str
-    last_bar: str | None
-    api_url: str | None = None
-    submit_latency: tuple[float, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dict (``--json``)."""
-        out = {k: getattr(self, k) for k in ("name", "version", "mode", "bars", "fills", "orders",
-                                              "equity", "breaker", "last_bar", "api_url")}
-        out["state"] = str(self.state)
-        return out
-
-    def __str__(self) -> str:
-        eq = "—" if self.equity is None else f"{self.equity:,.2f}"
-        return (f"{self.name}@{self.version} {self.mode}: {self.bars} bar(s) processed, "
-                f"{self.orders} order(s), {self.fills} fill(s), equity {eq}, breaker "
-                f"{self.breaker}, last bar {self.last_bar or '—'}; state {self.state}")
 
 
 def _manifest_info(promoted: Any) -> tuple[list[str], str, str | None, dict[str, Any], int]:
@@ -205,6 +174,7 @@ async def _main(ident: RunnerIdentity, promoted: Any, opts: BacktestOptions, cfg
 
     symbols = list(ident.symbols)
     ex = None
+    feed: Any = None
     broker = None
     secrets = [s for s in (*cfg.api_credentials(env), cfg.api_token(env)) if s]
     store = LiveStore.open(path, secrets=secrets)
@@ -215,7 +185,7 @@ async def _main(ident: RunnerIdentity, promoted: Any, opts: BacktestOptions, cfg
             if end is not None:
                 bars = bars.loc[:pd.Timestamp(end, tz="UTC") if pd.Timestamp(end).tzinfo is None
                                 else pd.Timestamp(end)]
-            feed: Any = ReplayFeed(bars, symbols)
+            feed = ReplayFeed(bars, symbols)
             if start is not None:
                 ts = pd.Timestamp(start)
                 ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts
@@ -228,7 +198,7 @@ async def _main(ident: RunnerIdentity, promoted: Any, opts: BacktestOptions, cfg
             init_cash = opts.init_cash
         else:
             from quantlab.live.exchange import make_exchange
-            from quantlab.live.feed import CcxtFeed
+            from quantlab.live.feed_ws import make_feed
 
             creds = cfg.api_credentials(env) if mode == "live" else (None, None)
             if mode == "live" and not all(creds):
@@ -236,8 +206,9 @@ async def _main(ident: RunnerIdentity, promoted: Any, opts: BacktestOptions, cfg
                                  f"variables {cfg.exchange.api_key_env} and "
                                  f"{cfg.exchange.secret_env}")
             ex = make_exchange(cfg.exchange, exchange, credentials=creds)
-            feed = CcxtFeed(ex, symbols, ident.timeframe, poll_interval=cfg.runner.poll_interval_s,
-                            max_backfill=cfg.runner.max_backfill_bars)
+            feed = make_feed(ex, symbols, ident.timeframe, websocket=cfg.runner.websocket,
+                             poll_interval=cfg.runner.poll_interval_s,
+                             max_backfill=cfg.runner.max_backfill_bars)
             await feed.start()
             ppy = 365 * 86_400_000 / timeframe_ms(ident.timeframe)
             init_cash = cfg.runner.initial_cash
@@ -271,15 +242,16 @@ async def _main(ident: RunnerIdentity, promoted: Any, opts: BacktestOptions, cfg
             store.audit.append("stop", {"bars": runner.bars_done,
                                         "last_bar": runner.status()["last_bar"]})
         st = runner.status()
-        return LiveRun(name=ident.name, version=ident.version, mode=mode, state=path,
-                       bars=runner.bars_done, fills=len(store.fills()),
-                       orders=sum(store.order_counts().values()), equity=st["equity"],
-                       breaker=st["breaker"]["name"], last_bar=st["last_bar"],
-                       api_url=server.url if server is not None else None,
-                       submit_latency=tuple(runner.submit_latency))
+        return LiveRun.from_store(store, name=ident.name, version=ident.version, mode=mode,
+                                  bars=runner.bars_done, breaker=st["breaker"]["name"],
+                                  last_bar=st["last_bar"],
+                                  submit_latency=tuple(runner.submit_latency),
+                                  api_url=server.url if server is not None else None)
     finally:
         if server is not None:
             await server.stop()
+        if feed is not None:
+            await feed.close()
         if ex is not None:
             await ex.close()
         store.close()
