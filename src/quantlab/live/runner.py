@@ -272,7 +272,7 @@ class LiveRunner:
         assert self.paper is not None and self.model is not None
         step = self.paper.step(bar_ms, values, row, [] if self.broker else
                                [o for o in self.store.open_orders() if o.status == "open"], now)
-        held = self._held()
+        held = self.held()
         equity, cash = self._account(close, held)
         change = self._update_book(bar_ms, equity, cash, close, held)
         intents, refused = self._orders(bar_ms, close, held) if act else ([], [])
@@ -305,7 +305,7 @@ class LiveRunner:
         return decision
 
     # ------------------------------------------------------------------ account
-    def _held(self) -> np.ndarray:
+    def held(self) -> np.ndarray:
         """Units held per symbol: the model (paper/replay) or the store's fills (live)."""
         assert self.model is not None
         if self.broker is None:
@@ -469,7 +469,7 @@ class LiveRunner:
 
     def _publish(self, close: np.ndarray) -> None:
         b = self.book
-        held = self._held()
+        held = self.held()
         self.metrics.set_equity(b.equity, b.drawdown, b.peak)
         self.metrics.set_positions({s: float(abs(h) * c) for s, h, c in
                                     zip(self.symbols, held, close, strict=True)
@@ -519,7 +519,7 @@ class LiveRunner:
         for j in range(len(self.symbols)):
             self.model.close_pending(j)
         if self.broker is not None and self.last_bar_ms is not None:
-            held = self._held()
+            held = self.held()
             close = self._values[-1, :, 3] if len(self._values) else np.full(len(held), np.nan)
             intents = flatten_intents(held, self.symbols, close, strategy=self.ident.name,
                                       version=self.ident.version, bar_ms=self.last_bar_ms + 1)
@@ -529,7 +529,7 @@ class LiveRunner:
                     self.store.audit.append("order", intent.to_dict())
             await self.broker.submit_all(self, intents)
         else:  # paper: the close orders fill at the next bar's open, like any order
-            held = self._held()
+            held = self.held()
             close = self._values[-1, :, 3] if len(self._values) else np.full(len(held), np.nan)
             intents = flatten_intents(held, self.symbols, close, strategy=self.ident.name,
                                       version=self.ident.version,

@@ -1,17 +1,18 @@
-"""What ``GET /status`` and ``GET /health`` answer about a runner (JSON-safe views)."""
+"""What ``GET /status`` and ``GET /health`` answer about a runner (JSON-safe views).
+
+The functions read a :class:`~quantlab.live.runner.LiveRunner` (passed in, not imported: the
+runner imports this module).
+"""
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from quantlab.live.breaker import BreakerLevel
-
-if TYPE_CHECKING:  # pragma: no cover
-    from quantlab.live.runner import LiveRunner
 
 __all__ = ["runner_health", "runner_status"]
 
@@ -24,11 +25,11 @@ def _iso(ms: int | None) -> str | None:
     return None if ms is None else pd.Timestamp(int(ms), unit="ms", tz="UTC").isoformat()
 
 
-def runner_status(runner: LiveRunner) -> dict[str, Any]:
+def runner_status(runner: Any) -> dict[str, Any]:
     """Positions, equity, drawdown, breaker, last bar and decision, orders, data latency."""
     b = runner.book
     n = len(runner.symbols)
-    held = runner._held() if runner.model is not None else np.zeros(n)
+    held = runner.held() if runner.model is not None else np.zeros(n)
     close = runner._values[-1, :, 3] if len(runner._values) else np.full(n, np.nan)
     positions = {s: {"units": float(h), "price": _num(c),
                      "notional": _num(h * c) if np.isfinite(c) else None}
@@ -47,7 +48,7 @@ def runner_status(runner: LiveRunner) -> dict[str, Any]:
                      "latency_s": float(getattr(runner.feed, "latency_s", 0.0))}}
 
 
-def runner_health(runner: LiveRunner) -> tuple[str, list[str]]:
+def runner_health(runner: Any) -> tuple[str, list[str]]:
     """``healthy``; ``degraded`` (breaker warn or reduce-only, data late); ``critical``
     (halted, or data as late as the breaker's halt threshold for staleness)."""
     level = runner.breaker.level
