@@ -147,3 +147,13 @@ def test_two_runners_do_not_share_values():
 def test_bad_strategy_name():
     with pytest.raises(QuantlabError, match="strategy must be a non-empty string"):
         LiveMetrics("", "paper")
+
+
+def test_reconcile_mismatch_gauge() -> None:
+    m = LiveMetrics("recon", "live")
+    text = m.exposition().decode()
+    assert 'quantlab_reconcile_mismatch{strategy="recon"} 0.0' in text
+    m.set_reconcile(True)
+    assert 'quantlab_reconcile_mismatch{strategy="recon"} 1.0' in m.exposition().decode()
+    m.set_reconcile(False)
+    assert 'quantlab_reconcile_mismatch{strategy="recon"} 0.0' in m.exposition().decode()

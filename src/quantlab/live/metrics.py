@@ -89,6 +89,9 @@ class LiveMetrics:
         self._breaker = Gauge("quantlab_breaker_level",
                               "Circuit breaker level (0 ok, 1 warn, 2 reduce-only, 3 halted)",
                               s, registry=reg)
+        self._reconcile = Gauge("quantlab_reconcile_mismatch",
+                                "1 when the exchange balances disagreed with the stored fills at "
+                                "the last reconciliation (the runner halted)", s, registry=reg)
         self._staleness = Gauge("quantlab_data_staleness_bars",
                                 "Closed bars missing since the last bar processed", s, registry=reg)
         self._latency = Gauge("quantlab_data_latency_seconds",
@@ -104,6 +107,7 @@ class LiveMetrics:
             self._orders.labels(strategy, status).set(0)
         self._fills.labels(strategy)
         self._breaker.labels(strategy).set(0)
+        self._reconcile.labels(strategy).set(0)
         self._last_bar.labels(strategy).set(math.nan)
         self._symbols: set[str] = set()
         self._statuses: set[str] = set(ORDER_STATUSES)
@@ -161,6 +165,10 @@ class LiveMetrics:
         if level not in (0, 1, 2, 3):
             raise ParameterError(f"set_breaker: level must be 0, 1, 2 or 3, got {level!r}")
         self._breaker.labels(self.strategy).set(int(level))
+
+    def set_reconcile(self, mismatch: bool) -> None:
+        """Set ``quantlab_reconcile_mismatch`` (1 after a reconciliation found a mismatch)."""
+        self._reconcile.labels(self.strategy).set(1 if mismatch else 0)
 
     def set_data(self, staleness_bars: float, latency_s: float, last_bar_ms: int | None) -> None:
         """Set the data-feed gauges.

@@ -342,6 +342,7 @@ class CcxtBroker:
         with store.transaction():
             store.audit.append("reconcile", {"balances": checked, "ok": not problems,
                                              "open_orders": len(store.open_orders())})
+        runner.metrics.set_reconcile(bool(problems))
         if problems:
             change = runner.breaker.halt("reconcile: " + "; ".join(problems), "reconcile")
             runner._apply_change(change)
