@@ -57,7 +57,7 @@ def test_defaults_are_the_documented_values() -> None:
                                    on_shutdown="cancel", max_retries=3, retry_backoff_s=0.5)
     assert c.runner == RunnerConfig(initial_cash=10_000.0, window=None, poll_interval_s=5.0,
                                     state_dir="state", reconcile_tolerance=1e-6,
-                                    max_backfill_bars=1000)
+                                    max_backfill_bars=1000, websocket=True)
     assert c.source == "defaults"
 
 

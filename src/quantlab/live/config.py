@@ -392,6 +392,9 @@ class RunnerConfig:
         Relative difference between stored and exchange balances tolerated at start.
     max_backfill_bars : int
         Most missed bars backfilled after a pause or restart.
+    websocket : bool
+        Wake up at each bar close from the exchange's websocket kline stream (ccxt.pro
+        ``watch_ohlcv``) where it has one; REST polling otherwise or when it fails.
     """
 
     initial_cash: float = _key(10_000.0, _POS)
@@ -400,6 +403,7 @@ class RunnerConfig:
     state_dir: str = _key("state", _STR)
     reconcile_tolerance: float = _key(1e-6, _NONNEG)
     max_backfill_bars: int = _key(1000, _Spec("int", lo=1, integer=True))
+    websocket: bool = _key(True, _BOOL)
 
     def __post_init__(self) -> None:
         _validate(self)

@@ -1,4 +1,5 @@
-"""A local fake Binance spot exchange (REST) for tests and for trying the live runner offline.
+"""A local fake Binance spot exchange (REST and websocket klines) for tests and for trying the
+live runner offline.
 
 Real ``ccxt.binance`` trades against it unmodified once its ``urls['api']`` point at the
 server (:meth:`FakeBinance.exchange` does that). It keeps one account (free and locked
@@ -22,7 +23,8 @@ or from the shell (wall clock times ``--speed``, stops on SIGINT/SIGTERM)::
 Modules: :mod:`.server` (aiohttp app, fault injection, ccxt helper), :mod:`.book` (matching
 engine and accounts), :mod:`.records` (orders and trades in Binance's JSON shapes),
 :mod:`.candles` (synthetic and sample prices, klines), :mod:`.markets` (symbols and filters),
-:mod:`.auth` (request signatures), :mod:`.faults`, :mod:`.clock`, :mod:`.params`, :mod:`.errors`.
+:mod:`.auth` (request signatures), :mod:`.ws` (websocket kline streams, what ``ccxt.pro`` watches:
+``fake.exchange(pro=True)``), :mod:`.faults`, :mod:`.clock`, :mod:`.params`, :mod:`.errors`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """``python -m quantlab.live.fake_exchange``: serve a fake Binance on 127.0.0.1 until stopped.
 
-Prints one line, ``fake binance on http://127.0.0.1:8765 (api key fake-key)``, then serves
+Prints one line, ``fake binance on http://127.0.0.1:8765 (api key fake-key)`` (the websocket
+market streams are on ``ws://127.0.0.1:8765/ws``), then serves
 until SIGINT or SIGTERM and exits 0. The exchange clock starts at ``--start`` and runs at
 ``--speed`` times wall time.
 """
@@ -24,7 +25,8 @@ __all__ = ["main"]
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m quantlab.live.fake_exchange",
-                                description="A local fake Binance spot exchange (REST) on 127.0.0.1.")
+                                description="A local fake Binance spot exchange (REST and websocket klines) "
+                                            "on 127.0.0.1.")
     p.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (0: any free one)")
     p.add_argument("--sample", action="store_true",
                    help="prices from the bundled daily sample instead of synthetic candles")

@@ -1,7 +1,9 @@
 """Fault injection: the next requests to an endpoint misbehave as real exchanges do.
 
 ``plan.add("order", "timeout", times=2)`` makes the next two order requests slow; each request
-takes (consumes) at most one fault, its endpoint's own before any ``"*"`` fault.
+takes (consumes) at most one fault, its endpoint's own before any ``"*"`` fault. The websocket
+(``"ws"``) takes only its own faults: ``plan.add("ws", "drop")`` closes one open market-stream
+connection (or the next one to open); ``"*"`` faults are for REST requests.
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ from quantlab.errors import ParameterError
 
 __all__ = ["ENDPOINTS", "FAULTS", "Fault", "FaultPlan"]
 
-#: Endpoint names (``"*"``: any endpoint).
+#: Endpoint names (``"*"``: any REST endpoint; ``"ws"``: the websocket market streams).
 ENDPOINTS = ("order", "query", "cancel", "openOrders", "myTrades", "account", "klines", "time",
-             "exchangeInfo", "marginPairs", "ping", "*")
+             "exchangeInfo", "marginPairs", "ping", "ws", "*")
 #: Fault kinds: ``timeout`` answers late (after doing the work), 429/5xx answer with that
 #: status, ``drop`` closes the connection unanswered, ``reject`` refuses an order for balance,
 #: ``drop_after_accept`` does the work then closes the connection, ``partial`` fills a part.
@@ -40,6 +42,8 @@ def _check(endpoint: str, fault: str | int, times: int, options: dict[str, Any])
         raise ParameterError(f"unknown endpoint {endpoint!r} (use one of {', '.join(ENDPOINTS)})")
     if fault not in FAULTS or isinstance(fault, bool):
         raise ParameterError(f"unknown fault {fault!r} (use one of {', '.join(map(str, FAULTS))})")
+    if endpoint == "ws" and fault != "drop":
+        raise ParameterError(f"endpoint 'ws' takes fault 'drop' only, not {fault!r}")
     if fault in _ORDER_ONLY and endpoint != "order":
         raise ParameterError(f"fault {fault!r} applies to endpoint 'order' only, not {endpoint!r}")
     if not (isinstance(times, int) and times >= 1):
@@ -69,9 +73,10 @@ class FaultPlan:
             self._faults.append(Fault(endpoint, fault, times, dict(options)))
 
     def take(self, endpoint: str) -> Fault | None:
-        """The fault for one request of ``endpoint`` (consumed), or None."""
+        """The fault for one request of ``endpoint`` (consumed), or None (``"ws"`` never takes
+        a ``"*"`` fault)."""
         with self._lock:
-            for wanted in (endpoint, "*"):
+            for wanted in (endpoint,) if endpoint == "ws" else (endpoint, "*"):
                 for fault in self._faults:
                     if fault.endpoint == wanted:
                         fault.remaining -= 1

@@ -1,11 +1,13 @@
-"""The fake Binance spot REST server: one aiohttp app on 127.0.0.1 in a background thread.
+"""The fake Binance spot server: one aiohttp app on 127.0.0.1 in a background thread.
 
 Serves ``GET /api/v3/ping``, ``time``, ``exchangeInfo`` and ``klines``, and, signed,
 ``GET /api/v3/account``, ``POST|GET|DELETE /api/v3/order``, ``GET|DELETE /api/v3/openOrders``,
 ``GET /api/v3/myTrades`` and the margin pair lists ``GET /sapi/v1/margin/allPairs`` and
 ``/sapi/v1/margin/isolated/allPairs`` — the subset real ``ccxt.binance`` uses for spot trading — with
 Binance's answers and error codes. Faults armed with :meth:`FakeBinance.inject` make the next
-requests misbehave; every request is recorded in :attr:`FakeBinance.requests`.
+requests misbehave; every request is recorded in :attr:`FakeBinance.requests`. The same app
+serves Binance's websocket kline streams on ``/ws`` and ``/stream`` (:mod:`.ws`, always on;
+websocket connections are recorded as ``GET``, subscription messages as ``WS``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from quantlab.live.fake_exchange.clock import Clock
 from quantlab.live.fake_exchange.errors import ApiError, insufficient_balance
 from quantlab.live.fake_exchange.faults import Fault, FaultPlan
 from quantlab.live.fake_exchange.markets import exchange_info, margin_pairs
+from quantlab.live.fake_exchange.ws import WS_PATHS, KlineStreams
 
 __all__ = ["FakeBinance", "RequestRecord"]
 
@@ -49,7 +52,8 @@ class _Route(NamedTuple):
 
 
 class FakeBinance:
-    """A local fake Binance spot exchange (REST) that real ccxt trades against.
+    """A local fake Binance spot exchange (REST and websocket klines) that real ccxt trades
+    against.
 
     Parameters
     ----------
@@ -106,6 +110,9 @@ class FakeBinance:
         self.api_key, self.secret = api_key, secret
         self.port = int(port)
         self.timeout_seconds = float(timeout_seconds)
+        self.streams = KlineStreams(self.source, self.clock.now_ms, self.faults,
+                                    record=self._record)
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._routes: dict[tuple[str, str], _Route] = {
             ("GET", "/api/v3/ping"): _Route("ping", False, lambda p, f, now: {}),
             ("GET", "/api/v3/time"): _Route("time", False, lambda p, f, now: {"serverTime": now}),
@@ -146,7 +153,11 @@ class FakeBinance:
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
         app = web.Application()
+        for path in WS_PATHS:
+            app.router.add_get(path, self.streams.handle)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        app.on_startup.append(self._start_streams)
+        app.on_shutdown.append(self.streams.stop)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         try:
             self._loop.run_until_complete(self._runner.setup())
@@ -162,8 +173,18 @@ class FakeBinance:
         self._ready.set()
         self._loop.run_forever()
 
+    async def _start_streams(self, app: web.Application) -> None:
+        self.streams.start()
+
+    def _poke(self) -> None:
+        """Let the websocket streams push now (from any thread)."""
+        loop = self._loop
+        if loop is not None and loop.is_running():
+            loop.call_soon_threadsafe(self.streams.wake)
+
     def stop(self) -> None:
-        """Stop serving (answers still held by a ``timeout`` fault are dropped)."""
+        """Stop serving (answers still held by a ``timeout`` fault are dropped, websockets are
+        closed)."""
         asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
@@ -180,6 +201,11 @@ class FakeBinance:
         """``http://127.0.0.1:PORT``."""
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def ws_url(self) -> str:
+        """``ws://127.0.0.1:PORT`` (market streams on ``/ws`` and ``/stream``)."""
+        return f"ws://127.0.0.1:{self.port}"
+
     # ------------------------------------------------------------------ clock
     @property
     def now_ms(self) -> int:
@@ -192,6 +218,7 @@ class FakeBinance:
         with self.book.lock:
             now = self.clock.advance(ms)
             self.book.sync(now)
+        self._poke()
         return now
 
     def set_time(self, ms: int) -> int:
@@ -199,6 +226,7 @@ class FakeBinance:
         with self.book.lock:
             now = self.clock.set(ms)
             self.book.sync(now)
+        self._poke()
         return now
 
     # ------------------------------------------------------------------ inspection
@@ -210,7 +238,9 @@ class FakeBinance:
         endpoint : str
             ``"order"`` (create), ``"query"`` (GET order), ``"cancel"``, ``"openOrders"``,
             ``"myTrades"``, ``"account"``, ``"klines"``, ``"time"``, ``"exchangeInfo"``,
-            ``"ping"`` or ``"*"`` (any).
+            ``"ping"``, ``"*"`` (any REST endpoint) or ``"ws"`` (the websocket streams: only
+            ``"drop"``, which closes one open connection — or the next to open — per
+            ``times``).
         fault : str or int
             ``"timeout"`` (do the work, answer after ``seconds``, default
             ``timeout_seconds``), ``429`` (-1003 with ``Retry-After: retry_after``),
@@ -229,6 +259,8 @@ class FakeBinance:
             Unknown endpoint, fault or option, or a fault that does not apply to the endpoint.
         """
         self.faults.add(endpoint, fault, times, **kw)
+        if endpoint == "ws":
+            self._poke()
 
     def price(self, symbol: str) -> float:
         """Current price of ``symbol`` (``"BTCUSDT"`` or ``"BTC/USDT"``): what a market order
@@ -257,9 +289,10 @@ class FakeBinance:
             self.book.sync(self.now_ms)
             return self.book.balances()
 
-    def exchange(self, async_: bool = True, **config: Any) -> Any:
-        """A real ccxt ``binance`` (``ccxt.async_support`` unless ``async_=False``) pointed at
-        this server, with this server's API key and secret and spot markets only.
+    def exchange(self, async_: bool = True, *, pro: bool = False, **config: Any) -> Any:
+        """A real ccxt ``binance`` (``ccxt.async_support`` unless ``async_=False``;
+        ``ccxt.pro`` when ``pro``) pointed at this server, with this server's API key and
+        secret and spot markets only.
 
         ``config`` is passed to the ccxt constructor (``options`` are merged; the client
         timeout is 2 s unless ``timeout`` is given). Close an async exchange with
@@ -267,8 +300,9 @@ class FakeBinance:
         """
         import ccxt
         import ccxt.async_support
+        import ccxt.pro
 
-        module = ccxt.async_support if async_ else ccxt
+        module = ccxt.pro if pro else ccxt.async_support if async_ else ccxt
         options = {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False,
                    **config.pop("options", {})}
         ex = module.binance({"apiKey": self.api_key, "secret": self.secret, "timeout": 2_000,
@@ -276,7 +310,20 @@ class FakeBinance:
         for key, value in list(ex.urls["api"].items()):
             if isinstance(value, str) and value.startswith("https://"):
                 ex.urls["api"][key] = self.url + "/" + value.split("/", 3)[3]
+        if isinstance(ex.urls["api"].get("ws"), dict):
+            ex.urls["api"]["ws"] = self._ws_urls(ex.urls["api"]["ws"])
         return ex
+
+    def _ws_urls(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: self._ws_urls(v) for k, v in value.items()}
+        if isinstance(value, str) and value.startswith("wss://"):
+            parts = value.split("/", 3)
+            return self.ws_url + ("/" + parts[3] if len(parts) > 3 else "")
+        return value
+
+    def _record(self, method: str, path: str, query: dict[str, str]) -> None:
+        self.requests.append(RequestRecord(method, path, query, time.monotonic()))
 
     # ------------------------------------------------------------------ serving
     def _place(self, params: dict[str, str], fault: Fault | None, now: int) -> dict[str, Any]:
