@@ -161,3 +161,16 @@ def test_history_and_unknown_symbol(fake: FakeBinance) -> None:
                 pass
 
     run(body())
+
+
+def test_history_before_a_bar_ends_at_that_bar(fake: FakeBinance) -> None:
+    """After a restart the window is rebuilt up to and including the last processed bar."""
+    last = last_closed(START) - 7 * MIN  # processed before a pause of 7 bars
+
+    async def body() -> Any:
+        async with rest_feed(fake, ["BTC/USDT"]) as feed:
+            return await feed.history(5, before_ms=last)
+
+    batch = run(body())
+    assert list(batch.times) == [last - k * MIN for k in range(4, -1, -1)]
+    np.testing.assert_array_equal(batch.values[:, 0, :], expected_rows("BTCUSDT", list(batch.times)))

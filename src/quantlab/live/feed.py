@@ -249,7 +249,7 @@ class CcxtFeed:
         """The last ``n`` closed bars (up to and including ``before_ms`` when given)."""
         now = await self.exchange_time()
         if before_ms is not None:
-            now = min(now, before_ms + 2 * self.tf_ms)
+            now = min(now, before_ms + self.tf_ms)  # the bar opened at before_ms is the last closed
         last_open = self._last_closed_open(now)
         start = last_open - (int(n) - 1) * self.tf_ms
         return await self._closed_since(start - self.tf_ms, now)
