@@ -16,6 +16,7 @@ BUILTINS = {
     "donchian_breakout": ("donchian", "DonchianBreakout"),
     "rsi_reversion": ("rsi_reversion", "RsiReversion"),
     "momentum_rotation": ("momentum_rotation", "MomentumRotation"),
+    "regime": ("regime", "MarkovRegime"),
 }
 
 

@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The full ``quantlab`` argument parser."""
     from quantlab import __version__
     from quantlab.cli import (
+        alerts_cmd,
         audit_cmd,
         backtest_cmd,
         data_cmd,
@@ -52,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for module in (data_cmd, strategies_cmd, promote_cmd, backtest_cmd, risk_cmd, rebalance_cmd,
-                   report_cmd, schedule_cmd, live_cmd, audit_cmd, demo_cmd):
+                   report_cmd, schedule_cmd, live_cmd, audit_cmd, alerts_cmd, demo_cmd):
         module.register(sub)
     return parser
 

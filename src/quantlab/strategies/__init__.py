@@ -12,6 +12,7 @@ from quantlab.strategies.base import Param, Signals, Strategy, TargetWeights
 from quantlab.strategies.donchian import DonchianBreakout
 from quantlab.strategies.loader import load_from_file, load_from_module
 from quantlab.strategies.momentum_rotation import MomentumRotation
+from quantlab.strategies.regime import MarkovRegime
 from quantlab.strategies.registry import (
     get_strategy,
     list_strategies,
@@ -25,6 +26,7 @@ from quantlab.strategies.vol_target import VolTarget, vol_target_size, with_vol_
 
 __all__ = [
     "DonchianBreakout",
+    "MarkovRegime",
     "MomentumRotation",
     "Param",
     "RsiReversion",
