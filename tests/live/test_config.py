@@ -15,6 +15,7 @@ from quantlab.live.config import (
     SECTIONS,
     ApiConfig,
     BreakerTriggers,
+    BudgetConfig,
     ExchangeConfig,
     LiveConfig,
     OrderPolicy,
@@ -58,6 +59,8 @@ def test_defaults_are_the_documented_values() -> None:
     assert c.runner == RunnerConfig(initial_cash=10_000.0, window=None, poll_interval_s=5.0,
                                     state_dir="state", reconcile_tolerance=1e-6,
                                     max_backfill_bars=1000, websocket=True)
+    assert c.budget == BudgetConfig(path=None, max_gross_exposure=None, max_gross_leverage=None,
+                                    var_limit=None, max_drawdown=None, stale_s=3600.0)
     assert c.source == "defaults"
 
 
@@ -195,7 +198,7 @@ def test_credentials_missing_or_empty_are_none() -> None:
 def test_to_dict_and_digest() -> None:
     c = LiveConfig.load(env={})
     d = c.to_dict()
-    assert list(d) == ["risk", "breaker", "api", "exchange", "orders", "runner"]
+    assert list(d) == ["risk", "breaker", "api", "exchange", "orders", "runner", "budget"]
     assert d["breaker"]["drawdown"] == [0.10, 0.15, 0.20]
     assert d["risk"]["max_order_notional"] is None
     canonical = json.dumps(d, sort_keys=True, separators=(",", ":"))
@@ -295,6 +298,19 @@ def test_missing_or_malformed_file_is_a_data_error(tmp_path: Path) -> None:
     bad = write(tmp_path, "[risk\nmax_drawdown = 0.2\n")
     with pytest.raises(DataError, match=r"live\.toml: not valid TOML: .*line 1"):
         LiveConfig.load(bad, env={})
+
+
+def test_budget_section_from_file_and_env(tmp_path: Path) -> None:
+    p = write(tmp_path, '[budget]\npath = "state/budget.sqlite"\nmax_gross_exposure = 25000\n'
+                        'max_drawdown = 0.2\nstale_s = 120\n')
+    c = LiveConfig.load(p, env={"QUANTLAB_BUDGET_VAR_LIMIT": "0.05",
+                                "QUANTLAB_BUDGET_MAX_GROSS_LEVERAGE": "1.5"})
+    assert c.budget == BudgetConfig(path="state/budget.sqlite", max_gross_exposure=25_000.0,
+                                    max_gross_leverage=1.5, var_limit=0.05, max_drawdown=0.2,
+                                    stale_s=120.0)
+    assert LiveConfig.load(env={"QUANTLAB_BUDGET_PATH": "off"}).budget.path is None
+    with pytest.raises(ParameterError, match=r"^.*live\.toml: \[budget\] max_gross_exposure=0 "):
+        LiveConfig.load(write(tmp_path, "[budget]\nmax_gross_exposure = 0\n"), env={})
 
 
 def test_sections_validate_when_built_directly() -> None:

@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
         report_cmd,
         risk_cmd,
         schedule_cmd,
+        serve_cmd,
         strategies_cmd,
     )
 
@@ -53,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for module in (data_cmd, strategies_cmd, promote_cmd, backtest_cmd, risk_cmd, rebalance_cmd,
-                   report_cmd, schedule_cmd, live_cmd, audit_cmd, alerts_cmd, demo_cmd):
+                   report_cmd, schedule_cmd, live_cmd, serve_cmd, audit_cmd, alerts_cmd,
+                   demo_cmd):
         module.register(sub)
     return parser
 

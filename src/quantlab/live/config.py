@@ -1,6 +1,6 @@
 """Configuration of ``quantlab live``: a TOML file with environment overrides.
 
-Six sections, every key optional (``live.example.toml`` at the repository root documents each
+Seven sections, every key optional (``live.example.toml`` at the repository root documents each
 one)::
 
     [risk]      pre-trade limits of the risk guard (:class:`RiskLimits`)
@@ -9,6 +9,7 @@ one)::
     [exchange]  ccxt exchange and the *names* of the environment variables holding the keys
     [orders]    order type, cancel and retry policy (:class:`OrderPolicy`)
     [runner]    paper cash, window, polling, state directory, reconciliation (:class:`RunnerConfig`)
+    [budget]    risk budget shared by the runners of one supervisor (:class:`BudgetConfig`)
 
 Syntax
 ------
@@ -72,6 +73,7 @@ from quantlab.errors import DataError, ParameterError
 __all__ = [
     "ApiConfig",
     "BreakerTriggers",
+    "BudgetConfig",
     "ExchangeConfig",
     "LiveConfig",
     "OrderPolicy",
@@ -409,10 +411,43 @@ class RunnerConfig:
         _validate(self)
 
 
+@dataclass(frozen=True)
+class BudgetConfig:
+    """The risk budget shared by several runners (:class:`quantlab.live.budget.SharedBudget`).
+
+    Attributes
+    ----------
+    path : str or None
+        SQLite file shared by the runners of one supervisor (e.g. ``state/budget.sqlite``);
+        ``None`` (``"off"``): no shared budget.
+    max_gross_exposure : float or None
+        Quote currency: sum over every runner of ``|units| x price`` after the order.
+    max_gross_leverage : float or None
+        Gross exposure divided by the combined equity of the runners.
+    var_limit : float or None
+        One-bar EWMA VaR of the combined (netted) positions, as a fraction of the combined
+        equity.
+    max_drawdown : float or None
+        Refuse entries once the combined equity is this fraction below its peak.
+    stale_s : float
+        A runner's book published longer ago than this still counts, but is flagged stale.
+    """
+
+    path: str | None = _key(None, _STR_OPT)
+    max_gross_exposure: float | None = _key(None, _POS_OPT)
+    max_gross_leverage: float | None = _key(None, _POS_OPT)
+    var_limit: float | None = _key(None, _FRACTION)
+    max_drawdown: float | None = _key(None, _FRACTION)
+    stale_s: float = _key(3600.0, _POS)
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+
 #: Section name -> its dataclass (also the order of :meth:`LiveConfig.to_dict`).
 SECTIONS: dict[str, type] = {"risk": RiskLimits, "breaker": BreakerTriggers, "api": ApiConfig,
                              "exchange": ExchangeConfig, "orders": OrderPolicy,
-                             "runner": RunnerConfig}
+                             "runner": RunnerConfig, "budget": BudgetConfig}
 
 
 def _keys(section: str) -> dict[str, _Spec]:
@@ -444,8 +479,8 @@ class LiveConfig:
 
     Attributes
     ----------
-    risk, breaker, api, exchange, orders, runner
-        The six sections.
+    risk, breaker, api, exchange, orders, runner, budget
+        The seven sections.
     source : str
         Where the values came from (the file and the names of the environment variables
         used); not part of :meth:`to_dict` or :meth:`digest`.
@@ -457,6 +492,7 @@ class LiveConfig:
     exchange: ExchangeConfig = field(default_factory=ExchangeConfig)
     orders: OrderPolicy = field(default_factory=OrderPolicy)
     runner: RunnerConfig = field(default_factory=RunnerConfig)
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
     source: str = field(default="defaults", compare=False)
 
     @classmethod
@@ -467,7 +503,8 @@ class LiveConfig:
         Parameters
         ----------
         path : str or Path, optional
-            TOML file (sections ``[risk] [breaker] [api] [exchange] [orders] [runner]``).
+            TOML file (sections ``[risk] [breaker] [api] [exchange] [orders] [runner]
+            [budget]``).
         env : Mapping, optional
             Environment variables; default ``os.environ``.
 

@@ -38,6 +38,7 @@ from quantlab.errors import StateError
 from quantlab.live.book import AccountBook
 from quantlab.live.breaker import Breaker, BreakerChange, BreakerInputs, realized_vol
 from quantlab.live.brokers.paper import PaperBroker
+from quantlab.live.budget import SharedBudget, reserved_positions
 from quantlab.live.config import LiveConfig
 from quantlab.live.crash import crashpoint
 from quantlab.live.decide import Decision, decide
@@ -112,12 +113,18 @@ class LiveRunner:
         Live mode: the exchange broker; None for paper and replay.
     halt_file : Path, optional
         When this file exists the runner halts (kill switch that survives restarts).
+    guard_enabled : bool
+        Apply the risk guard, the breaker and the shared budget (off in a plain replay).
+    budget : SharedBudget, optional
+        The risk budget shared with other runners: orders that passed the guard are checked
+        against it, and the book is published to it after each bar.
     """
 
     def __init__(self, ident: RunnerIdentity, strategy: Strategy, opts: BacktestOptions,
                  config: LiveConfig, store: LiveStore, feed: Any, metrics: LiveMetrics, *,
                  window: int, init_cash: float, ppy: float, broker: Any = None,
-                 halt_file: Path | None = None, guard_enabled: bool = True) -> None:
+                 halt_file: Path | None = None, guard_enabled: bool = True,
+                 budget: SharedBudget | None = None) -> None:
         self.ident = ident
         self.symbols = list(ident.symbols)
         self.strategy = strategy
@@ -135,6 +142,7 @@ class LiveRunner:
         level, reason, _ = store.breaker()
         self.breaker = Breaker(config.breaker, level=level, reason=reason)
         self.guard_enabled = guard_enabled
+        self.budget = budget if guard_enabled else None
         self.model: LiveModel | None = None
         self.paper: PaperBroker | None = None
         self.book = AccountBook()
@@ -290,6 +298,7 @@ class LiveRunner:
         self.metrics.observe_submit(time.perf_counter() - t_close)
         self.bars_done += 1
         self._publish(close)
+        self._publish_budget(bar_ms, close)
         crashpoint("after_bar")
 
     def _sleeves(self, decision: Decision) -> bool:
@@ -381,6 +390,8 @@ class LiveRunner:
             return intents, refused
         ctx = self._context(close, held)
         booked = dict(ctx.positions)
+        if self.budget is not None:
+            self.budget.record_closes(self._closes())
         ok: list[OrderIntent] = []
         for intent in intents:
             if not self.breaker.allows(intent):
@@ -390,6 +401,10 @@ class LiveRunner:
             if self.guard is not None:
                 now = _now_ms()
                 verdict = self.guard.check(intent, replace(ctx, positions=dict(booked)), now)
+                if verdict.ok and self.budget is not None:
+                    after = {**booked, intent.symbol: booked.get(intent.symbol, 0.0)
+                             + intent.signed_amount}
+                    verdict = self.budget.check(intent, after, ctx.prices, equity=ctx.equity)
                 if not verdict.ok:
                     refused.append((intent, verdict.rule, verdict.message))
                     self.book.rejects += 1  # consecutive refusals feed the breaker
@@ -466,6 +481,23 @@ class LiveRunner:
         if change is not None:
             with self.store.transaction():
                 self._record_change(change)
+
+    def _closes(self) -> pd.DataFrame:
+        """The decision window's closes (index: bar open times in ms, one column per symbol)."""
+        return pd.DataFrame(self._values[:, :, 3], index=self._times, columns=self.symbols)
+
+    def _publish_budget(self, bar_ms: int, close: np.ndarray) -> None:
+        """The book to the shared budget: held, plus the open orders that add exposure."""
+        if self.budget is None or not math.isfinite(self.book.equity):
+            return
+        pending: dict[str, float] = {}
+        for o in self.store.open_orders():
+            sign = 1.0 if o.side == "buy" else -1.0
+            pending[o.symbol] = pending.get(o.symbol, 0.0) + sign * o.remaining
+        held = dict(zip(self.symbols, map(float, self.held()), strict=True))
+        self.budget.publish(reserved_positions(held, pending),
+                            dict(zip(self.symbols, map(float, close), strict=True)),
+                            self.book.equity, bar_ms=bar_ms, closes=self._closes())
 
     def _publish(self, close: np.ndarray) -> None:
         b = self.book

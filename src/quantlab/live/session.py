@@ -126,8 +126,8 @@ def run_live(name: str, version: int | str | None = None, *, mode: str = "paper"
     start, end : date-like, optional
         Replay only this period (the bars before ``start`` still fill the decision window).
     risk_in_replay : bool
-        Apply the risk guard and circuit breaker in replay too (off by default, so a replay
-        reproduces the backtest).
+        Apply the risk guard, circuit breaker and shared budget (``[budget] path``) in replay
+        too (off by default, so a replay reproduces the backtest).
     resume : bool
         Replay: continue an existing replay state instead of starting afresh.
     max_bars : int, optional
@@ -179,6 +179,7 @@ async def _main(ident: RunnerIdentity, promoted: Any, opts: BacktestOptions, cfg
     secrets = [s for s in (*cfg.api_credentials(env), cfg.api_token(env)) if s]
     store = LiveStore.open(path, secrets=secrets)
     server = None
+    budget = None
     try:
         if mode == "replay":
             bars = _replay_bars(symbols, data_exchange, ident.timeframe, data_dir)
@@ -219,10 +220,16 @@ async def _main(ident: RunnerIdentity, promoted: Any, opts: BacktestOptions, cfg
                                     tolerance=cfg.runner.reconcile_tolerance)
         metrics = LiveMetrics(ident.name, mode, str(ident.version))
         halt_file = path.with_suffix(".halt")
+        guard = mode != "replay" or risk_in_replay
+        if cfg.budget.path is not None and guard:
+            from quantlab.live.budget import SharedBudget
+
+            budget = SharedBudget(cfg.budget.path, path.stem, cfg.budget,
+                                  var_confidence=cfg.risk.var_confidence,
+                                  ewma_lambda=cfg.risk.ewma_lambda)
         runner = LiveRunner(ident, promoted.strategy, opts, cfg, store, feed, metrics,
                             window=win, init_cash=init_cash, ppy=ppy, broker=broker,
-                            halt_file=halt_file,
-                            guard_enabled=mode != "replay" or risk_in_replay)
+                            halt_file=halt_file, guard_enabled=guard, budget=budget)
         runner.max_bars = max_bars
         _install_signals(runner)
         await runner.start()
@@ -254,5 +261,7 @@ async def _main(ident: RunnerIdentity, promoted: Any, opts: BacktestOptions, cfg
             await feed.close()
         if ex is not None:
             await ex.close()
+        if budget is not None:
+            budget.close()
         store.close()
 
