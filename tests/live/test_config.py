@@ -58,7 +58,7 @@ def test_defaults_are_the_documented_values() -> None:
                                    on_shutdown="cancel", max_retries=3, retry_backoff_s=0.5)
     assert c.runner == RunnerConfig(initial_cash=10_000.0, window=None, poll_interval_s=5.0,
                                     state_dir="state", reconcile_tolerance=1e-6,
-                                    max_backfill_bars=1000, websocket=True)
+                                    max_backfill_bars=1000, websocket=True, feed="exchange")
     assert c.budget == BudgetConfig(path=None, max_gross_exposure=None, max_gross_leverage=None,
                                     var_limit=None, max_drawdown=None, stale_s=3600.0)
     assert c.source == "defaults"
@@ -251,6 +251,9 @@ def test_unknown_section_or_key_names_file_and_suggests(tmp_path: Path, text: st
     ("[orders]\nmax_retries = -1\n", "[orders] max_retries=-1 must be a whole number >= 0"),
     ("[runner]\ninitial_cash = \"off\"\n",
      "[runner] initial_cash='off' must be a number > 0, not str"),
+    ("[runner]\nfeed = \"engine:\"\n",
+     "[runner] feed='engine:' must be \"exchange\" or \"engine:<path to the data engine's bar "
+     "store>\""),
 ])
 def test_bad_value_names_file_key_and_value(tmp_path: Path, text: str, expected: str) -> None:
     p = write(tmp_path, text)

@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         backtest_cmd,
         data_cmd,
         demo_cmd,
+        engine_cmd,
         live_cmd,
         promote_cmd,
         rebalance_cmd,
@@ -54,8 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for module in (data_cmd, strategies_cmd, promote_cmd, backtest_cmd, risk_cmd, rebalance_cmd,
-                   report_cmd, schedule_cmd, live_cmd, serve_cmd, audit_cmd, alerts_cmd,
-                   demo_cmd):
+                   report_cmd, schedule_cmd, live_cmd, serve_cmd, engine_cmd, audit_cmd,
+                   alerts_cmd, demo_cmd):
         module.register(sub)
     return parser
 

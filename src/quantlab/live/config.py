@@ -377,6 +377,18 @@ class OrderPolicy:
 
 
 @dataclass(frozen=True)
+class _FeedSpec(_Spec):
+    """``[runner] feed``: ``"exchange"`` or ``"engine:<path>"``."""
+
+    def check(self, value: Any, name: str) -> Any:
+        value = super().check(value, name)
+        if value != "exchange" and not (value.startswith("engine:") and value[7:].strip()):
+            raise ParameterError(f"{name}={value!r} must be \"exchange\" or "
+                                 f"\"engine:<path to the data engine's bar store>\"")
+        return value
+
+
+@dataclass(frozen=True)
 class RunnerConfig:
     """The runner loop.
 
@@ -397,6 +409,10 @@ class RunnerConfig:
     websocket : bool
         Wake up at each bar close from the exchange's websocket kline stream (ccxt.pro
         ``watch_ohlcv``) where it has one; REST polling otherwise or when it fails.
+    feed : str
+        Where closed bars come from: ``"exchange"`` (the ``[exchange]`` through ccxt) or
+        ``"engine:<path>"`` (the bar store of ``quantlab data-engine``, read by
+        :class:`~quantlab.live.feed_engine.EngineFeed`; paper and live modes).
     """
 
     initial_cash: float = _key(10_000.0, _POS)
@@ -406,6 +422,7 @@ class RunnerConfig:
     reconcile_tolerance: float = _key(1e-6, _NONNEG)
     max_backfill_bars: int = _key(1000, _Spec("int", lo=1, integer=True))
     websocket: bool = _key(True, _BOOL)
+    feed: str = _key("exchange", _FeedSpec("str"))
 
     def __post_init__(self) -> None:
         _validate(self)

@@ -207,9 +207,15 @@ async def _main(ident: RunnerIdentity, promoted: Any, opts: BacktestOptions, cfg
                                  f"variables {cfg.exchange.api_key_env} and "
                                  f"{cfg.exchange.secret_env}")
             ex = make_exchange(cfg.exchange, exchange, credentials=creds)
-            feed = make_feed(ex, symbols, ident.timeframe, websocket=cfg.runner.websocket,
-                             poll_interval=cfg.runner.poll_interval_s,
-                             max_backfill=cfg.runner.max_backfill_bars)
+            if cfg.runner.feed.startswith("engine:"):  # bars from quantlab data-engine
+                from quantlab.live.feed_engine import EngineFeed, engine_feed_path
+
+                feed = EngineFeed(engine_feed_path(cfg.runner.feed), symbols, ident.timeframe,
+                                  max_backfill=cfg.runner.max_backfill_bars)
+            else:
+                feed = make_feed(ex, symbols, ident.timeframe, websocket=cfg.runner.websocket,
+                                 poll_interval=cfg.runner.poll_interval_s,
+                                 max_backfill=cfg.runner.max_backfill_bars)
             await feed.start()
             ppy = 365 * 86_400_000 / timeframe_ms(ident.timeframe)
             init_cash = cfg.runner.initial_cash

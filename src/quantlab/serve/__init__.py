@@ -20,4 +20,20 @@ The supervisor (``quantlab serve [--config serve.toml]``, see ``serve.example.to
   ``/api/metrics``, ``/api/components``, restarts, shutdown) with
   :mod:`~quantlab.serve.ratelimit`;
 * :mod:`~quantlab.serve.metrics` — the supervisor's Prometheus series.
+
+The data engine (``quantlab data-engine --config engine.toml``, see ``engine.example.toml``):
+
+* :mod:`~quantlab.serve.engine` — :class:`DataEngine`: closed bars of one exchange group,
+  validated, written to a SQLite bar store for the runners
+  (:class:`~quantlab.live.feed_engine.EngineFeed`), failover websocket → REST → next source
+  and back; :func:`run_engine`;
+* :mod:`~quantlab.serve.engine_config` — ``[engine]`` and ``[[source]]`` with environment
+  overrides;
+* :mod:`~quantlab.serve.engine_source` — one exchange: REST fetches and validation, its kline
+  websocket, its health;
+* :mod:`~quantlab.serve.engine_ladder` — the failover paths and the rules between them;
+* :mod:`~quantlab.serve.engine_checks` — the quality checks of each new bar;
+* :mod:`~quantlab.serve.engine_store` — the bar store (bars, heartbeat, audit);
+* :mod:`~quantlab.serve.engine_metrics` and :mod:`~quantlab.serve.engine_http` — its
+  Prometheus series, ``/metrics``, ``/health`` and ``/status``.
 """

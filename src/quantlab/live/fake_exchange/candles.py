@@ -12,7 +12,9 @@ of each such candle the clock moves past.
   served as ``1d`` only (other intervals: ``-1120 Invalid interval.``).
 
 :func:`klines` renders a source as ``GET /api/v3/klines`` rows; the still-open candle (the one
-containing the clock) is served partial, as a real exchange does.
+containing the clock) is served partial, as a real exchange does. Its ``bad`` mapping publishes
+chosen candles corrupted (:data:`BAD_KINDS`, applied by :func:`corrupt`), as a faulty exchange
+sometimes does.
 """
 
 from __future__ import annotations
@@ -29,11 +31,14 @@ from quantlab.live.fake_exchange.errors import ApiError
 from quantlab.live.fake_exchange.markets import SAMPLE_SPECS, SYNTHETIC_SPECS, SymbolSpec
 
 __all__ = [
+    "BAD_KINDS",
     "INTERVAL_MS",
     "T0",
     "CandleSource",
     "SampleCandles",
     "SyntheticCandles",
+    "check_bad",
+    "corrupt",
     "klines",
     "synthetic_candle",
 ]
@@ -223,7 +228,7 @@ class SampleCandles:
 
 
 def _num(x: float) -> str:
-    return f"{x:.8f}"
+    return "NaN" if x != x else f"{x:.8f}"
 
 
 def _partial(candle: Candle, fraction: float) -> Candle:
@@ -234,8 +239,44 @@ def _partial(candle: Candle, fraction: float) -> Candle:
     return o, max(o, last), min(o, last), last, v * fraction
 
 
-def klines(source: CandleSource, query: Mapping[str, str], now_ms: int) -> list[list[Any]]:
-    """``GET /api/v3/klines`` rows of ``source`` at exchange time ``now_ms``.
+#: Corruptions :func:`corrupt` applies (the data-layer test fake's names).
+BAD_KINDS = ("high_lt_low", "negative_close", "nan_close", "negative_volume", "zero_open")
+
+
+def check_bad(bad: Mapping[int, str]) -> dict[int, str]:
+    """``bad`` as ``{open_ms: kind}``, checked (:class:`ParameterError` naming a bad entry)."""
+    out: dict[int, str] = {}
+    for key, kind in dict(bad).items():
+        if isinstance(key, bool) or not isinstance(key, int | np.integer):
+            raise ParameterError(f"bad: key {key!r} must be a candle open time in ms")
+        if kind not in BAD_KINDS:
+            raise ParameterError(f"bad: unknown corruption {kind!r} "
+                                 f"(use one of {', '.join(BAD_KINDS)})")
+        out[int(key)] = kind
+    return out
+
+
+def corrupt(candle: Candle, kind: str) -> Candle:
+    """``candle`` (open, high, low, close, volume) corrupted as ``kind`` says
+    (:data:`BAD_KINDS`)."""
+    o, h, low, c, v = candle
+    if kind == "high_lt_low":
+        return o, low * 0.99, h, c, v
+    if kind == "negative_close":
+        return o, h, low, -c, v
+    if kind == "nan_close":
+        return o, h, low, math.nan, v
+    if kind == "negative_volume":
+        return o, h, low, c, -v
+    if kind == "zero_open":
+        return 0.0, h, low, c, v
+    raise ParameterError(f"unknown corruption {kind!r} (use one of {', '.join(BAD_KINDS)})")
+
+
+def klines(source: CandleSource, query: Mapping[str, str], now_ms: int,
+           bad: Mapping[int, str] | None = None) -> list[list[Any]]:
+    """``GET /api/v3/klines`` rows of ``source`` at exchange time ``now_ms``; the candles
+    opening at a time in ``bad`` are served corrupted (:func:`corrupt`).
 
     Raises
     ------
@@ -272,6 +313,8 @@ def klines(source: CandleSource, query: Mapping[str, str], now_ms: int) -> list[
         t_close = close_ms(t, interval)
         if t_close > now_ms:
             candle = _partial(candle, (now_ms - t) / (t_close - t))
+        if bad and t in bad:
+            candle = corrupt(candle, bad[t])
         o, h, low, c, v = candle
         rows.append([t, _num(o), _num(h), _num(low), _num(c), _num(v), t_close - 1,
                      _num(v * c), 100, _num(v / 2), _num(v * c / 2), "0"])

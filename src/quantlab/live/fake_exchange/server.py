@@ -24,7 +24,7 @@ from aiohttp import web
 from quantlab.errors import ParameterError
 from quantlab.live.fake_exchange.auth import check_signed
 from quantlab.live.fake_exchange.book import Book
-from quantlab.live.fake_exchange.candles import CandleSource, SyntheticCandles, klines
+from quantlab.live.fake_exchange.candles import CandleSource, SyntheticCandles, check_bad, klines
 from quantlab.live.fake_exchange.clock import Clock
 from quantlab.live.fake_exchange.errors import ApiError, insufficient_balance
 from quantlab.live.fake_exchange.faults import Fault, FaultPlan
@@ -78,6 +78,10 @@ class FakeBinance:
     timeout_seconds : float
         How long a ``"timeout"`` fault holds its answer unless ``seconds=`` is given (longer
         than the 2 s client timeout of :meth:`exchange`; ccxt's own default is 10 s).
+    bad : mapping of int to str, optional
+        Candles ``GET /api/v3/klines`` serves corrupted: ``{open_ms: kind}`` with a kind of
+        :data:`~.candles.BAD_KINDS` (every symbol and interval; the websocket streams keep the
+        true candle). The mapping is :attr:`bad`; change it while the server runs.
 
     Examples
     --------
@@ -92,7 +96,7 @@ class FakeBinance:
                  balances: Mapping[str, float] | None = None, now_ms: int | None = None,
                  speed: float = 0.0, fee_rate: float = 0.001, slippage_bps: float = 0.0,
                  api_key: str = "fake-key", secret: str = "fake-secret", port: int = 0,
-                 timeout_seconds: float = 3.0) -> None:
+                 timeout_seconds: float = 3.0, bad: Mapping[int, str] | None = None) -> None:
         if not 0 <= fee_rate < 1:
             raise ParameterError(f"fee_rate must be in [0, 1), got {fee_rate}")
         if not slippage_bps >= 0:
@@ -110,6 +114,7 @@ class FakeBinance:
         self.api_key, self.secret = api_key, secret
         self.port = int(port)
         self.timeout_seconds = float(timeout_seconds)
+        self.bad = check_bad(bad or {})
         self.streams = KlineStreams(self.source, self.clock.now_ms, self.faults,
                                     record=self._record)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -118,7 +123,7 @@ class FakeBinance:
             ("GET", "/api/v3/time"): _Route("time", False, lambda p, f, now: {"serverTime": now}),
             ("GET", "/api/v3/exchangeInfo"): _Route(
                 "exchangeInfo", False, lambda p, f, now: exchange_info(self.source.specs, now)),
-            ("GET", "/api/v3/klines"): _Route("klines", False, lambda p, f, now: klines(self.source, p, now)),
+            ("GET", "/api/v3/klines"): _Route("klines", False, lambda p, f, now: klines(self.source, p, now, self.bad)),
             ("GET", "/api/v3/account"): _Route("account", True, lambda p, f, now: self.book.account(now)),
             ("POST", "/api/v3/order"): _Route("order", True, self._place),
             ("GET", "/api/v3/order"): _Route("query", True, lambda p, f, now: self.book.get(p)),
