@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed.stamp
 SCALE_ARGS ?=
 export MPLBACKEND := Agg
 
-.PHONY: demo test lint bench venv clean
+.PHONY: demo test lint bench venv clean stack
 
 venv: $(STAMP)
 
@@ -38,6 +38,18 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_data.py
 	$(BIN)/python benchmarks/bench_nightly.py
 	$(BIN)/python benchmarks/bench_live.py
+
+# The operations stack on this machine against the local fake exchange (README "Operations"):
+# fake Binance on 127.0.0.1:8765, then quantlab serve with deploy/local/serve.toml (data engine,
+# two paper runners, alert sink, Prometheus, Alertmanager). Ctrl-C stops everything.
+stack: $(STAMP)
+	mkdir -p state
+	test -d strategies/btc_sma || $(BIN)/quantlab promote notebooks/research.ipynb --name btc_sma
+	test -d strategies/eth_sma || $(BIN)/quantlab promote notebooks/research.ipynb \
+		--name eth_sma -p symbol=ETH/USDT
+	$(BIN)/python -m quantlab.live.fake_exchange --port 8765 --sample --start 2025-01-01 \
+		--speed 86400 & fake=$$!; trap 'kill $$fake 2>/dev/null' EXIT INT TERM; \
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/quantlab serve --config deploy/local/serve.toml
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache .ruff_cache
