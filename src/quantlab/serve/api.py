@@ -29,7 +29,7 @@ import hmac
 import logging
 import math
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -37,9 +37,6 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from quantlab.errors import LiveError, QuantlabError, UsageError
 from quantlab.live.api import _json, is_loopback
 from quantlab.serve.ratelimit import RateLimiter
-
-if TYPE_CHECKING:
-    from quantlab.serve.supervisor import Supervisor
 
 __all__ = ["ServeApi"]
 
@@ -70,7 +67,7 @@ class ServeApi:
         Non-loopback ``host`` without a token, or a bad port.
     """
 
-    def __init__(self, supervisor: Supervisor, *, host: str = "127.0.0.1", port: int = 4000,
+    def __init__(self, supervisor: Any, *, host: str = "127.0.0.1", port: int = 4000,
                  token: str | None = None, rate: float = 20.0, burst: int = 40) -> None:
         if not token and not is_loopback(host):
             raise UsageError(f"refusing to bind the serve API to {host} without a token "

@@ -12,16 +12,13 @@ on a loopback address:
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from quantlab.errors import LiveError, UsageError
 from quantlab.live.api import is_loopback
-
-if TYPE_CHECKING:  # pragma: no cover
-    from quantlab.serve.engine import DataEngine
 
 __all__ = ["EngineServer"]
 
@@ -49,7 +46,7 @@ class EngineServer:
         ``host`` is not a loopback address.
     """
 
-    def __init__(self, engine: DataEngine, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, engine: Any, *, host: str = "127.0.0.1", port: int = 0) -> None:
         if not is_loopback(host):
             raise UsageError(f"the data engine serves its metrics on a loopback address only, "
                              f"not {host!r}")
