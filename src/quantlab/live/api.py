@@ -30,6 +30,8 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from quantlab.errors import LiveError, UsageError
+from quantlab.live.http import json_response as _json
+from quantlab.live.http import serve_app
 from quantlab.live.metrics import LiveMetrics
 
 __all__ = ["HEALTH_STATUSES", "TOKEN_ENV", "ControlServer", "Controller", "is_loopback"]
@@ -77,10 +79,6 @@ def is_loopback(host: str) -> bool:
     except ValueError:
         return False
 
-
-def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.json_response(payload, status=status, headers=headers,
-                             dumps=lambda obj: json.dumps(obj, default=str))
 
 
 class ControlServer:
@@ -137,17 +135,7 @@ class ControlServer:
         app.router.add_post("/halt", self._halt)
         app.router.add_post("/resume", self._resume)
         app.router.add_post("/flatten", self._flatten)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, self._host, self._port).start()
-        except OSError as exc:
-            await runner.cleanup()
-            raise LiveError(f"control API cannot bind {self._host}:{self._port}: "
-                            f"{exc.strerror or exc}") from None
-        self._runner = runner
-        host, port = runner.addresses[0][:2]
-        self.url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        self._runner, self.url = await serve_app(app, self._host, self._port, "control API", LiveError)
         log.info("control API listening on %s", self.url)
         return self.url
 

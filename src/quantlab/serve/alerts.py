@@ -33,12 +33,13 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 
 from quantlab.errors import ParameterError, QuantlabError, UsageError
 from quantlab.live.api import is_loopback
+from quantlab.live.http import json_response as _json
+from quantlab.live.http import serve_app
 from quantlab.serve.alert_email import SmtpForwarder, parse_smtp_address
 from quantlab.serve.alert_forward import Forwarder, UrlForwarder, deliver
 from quantlab.serve.alert_payload import AlertPayloadError, Notification, parse_notification
@@ -57,9 +58,6 @@ _MAX_BODY = 4 * 1024 * 1024
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.json_response(payload, status=status, headers=headers,
-                             dumps=lambda obj: json.dumps(obj, default=str))
 
 
 def build_forwarders(forward_url: str | None = None, smtp: str | None = None,
@@ -166,17 +164,7 @@ class AlertSink:
         app.router.add_get("/alerts", self._alerts)
         app.router.add_get("/deliveries", self._deliveries)
         app.router.add_get("/health", self._health)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, self._host, self._port).start()
-        except OSError as exc:
-            await runner.cleanup()
-            raise UsageError(f"alert sink cannot bind {self._host}:{self._port}: "
-                             f"{exc.strerror or exc}") from None
-        self._runner = runner
-        host, port = runner.addresses[0][:2]
-        self.url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        self._runner, self.url = await serve_app(app, self._host, self._port, "alert sink", UsageError)
         log.info("alert sink listening on %s", self.url)
         return self.url
 

@@ -35,7 +35,9 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from quantlab.errors import LiveError, QuantlabError, UsageError
-from quantlab.live.api import _json, is_loopback
+from quantlab.live.api import is_loopback
+from quantlab.live.http import json_response as _json
+from quantlab.live.http import serve_app
 from quantlab.serve.ratelimit import RateLimiter
 
 __all__ = ["ServeApi"]
@@ -99,17 +101,7 @@ class ServeApi:
         r.add_post("/api/components/{name}/restart", self._restart)
         r.add_post("/api/system/restart", self._system_restart)
         r.add_post("/api/system/shutdown", self._shutdown)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, self._host, self._port).start()
-        except OSError as exc:
-            await runner.cleanup()
-            raise LiveError(f"serve API cannot bind {self._host}:{self._port}: "
-                            f"{exc.strerror or exc}") from None
-        self._runner = runner
-        host, port = runner.addresses[0][:2]
-        self.url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        self._runner, self.url = await serve_app(app, self._host, self._port, "serve API", LiveError)
         return self.url
 
     async def stop(self) -> None:

@@ -11,7 +11,6 @@ on a loopback address:
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
@@ -19,13 +18,12 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from quantlab.errors import LiveError, UsageError
 from quantlab.live.api import is_loopback
+from quantlab.live.http import json_response as _json
+from quantlab.live.http import serve_app
 
 __all__ = ["EngineServer"]
 
 
-def _json(payload: Any, status: int = 200) -> web.Response:
-    return web.json_response(payload, status=status,
-                             dumps=lambda obj: json.dumps(obj, default=str))
 
 
 class EngineServer:
@@ -68,17 +66,7 @@ class EngineServer:
         app.router.add_get("/health", self._health)
         app.router.add_get("/status", self._status)
         app.router.add_get("/metrics", self._metrics)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, self._host, self._port).start()
-        except OSError as exc:
-            await runner.cleanup()
-            raise LiveError(f"data engine metrics cannot bind {self._host}:{self._port}: "
-                            f"{exc.strerror or exc}") from None
-        self._runner = runner
-        host, port = runner.addresses[0][:2]
-        self.url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        self._runner, self.url = await serve_app(app, self._host, self._port, "data engine metrics", LiveError)
         return self.url
 
     async def stop(self) -> None:
