@@ -45,6 +45,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "GENESIS_HASH",
+    "SECRET_KEY",
     "AuditLog",
     "AuditRecord",
     "AuditVerification",
@@ -60,7 +61,9 @@ GENESIS_HASH = "0" * 64
 REDACTED = "***"
 EXPORT_FORMATS = ("jsonl", "csv")
 
-_SECRET_KEY = re.compile(r"secret|token|api_?key|password|passphrase|private", re.IGNORECASE)
+#: Key names whose values are never written (audit payloads, masked configurations).
+SECRET_KEY = re.compile(r"secret|token|api_?key|password|passphrase|private", re.IGNORECASE)
+_SECRET_KEY = SECRET_KEY
 
 AUDIT_SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit (

@@ -55,9 +55,7 @@ malformed file raises :class:`~quantlab.errors.DataError`.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
-import itertools
 import json
 import os
 import tomllib
@@ -66,9 +64,10 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from quantlab._validate import check_choice, check_range
-from quantlab.data.timeframes import parse_timeframe
 from quantlab.errors import DataError, ParameterError
+from quantlab.live.config_keys import KeySpec, suggest, validate_fields
+from quantlab.live.config_keys import KeySpec as _Spec
+from quantlab.live.config_keys import config_key as _key
 
 __all__ = [
     "ApiConfig",
@@ -79,112 +78,9 @@ __all__ = [
     "OrderPolicy",
     "RiskLimits",
     "RunnerConfig",
+    "env_names",
+    "section_keys",
 ]
-
-#: Strings that switch an optional limit off (case-insensitive).
-OFF = frozenset({"off", "none"})
-
-Triple = tuple[float | None, float | None, float | None]
-
-
-# --------------------------------------------------------------------------------------------
-# value specifications (one per key; stored in the dataclass field's metadata)
-
-
-@dataclass(frozen=True)
-class _Spec:
-    """How one key is checked (``check``) and read from an environment string (``parse``).
-
-    ``kind``: ``number`` | ``int`` | ``bool`` | ``str`` | ``choice`` | ``timeframe`` |
-    ``triple`` (warn/reduce/halt thresholds, entries ``number`` or ``int``).
-    """
-
-    kind: str
-    optional: bool = False
-    lo: float | None = None
-    hi: float | None = None
-    open_low: bool = False
-    open_high: bool = False
-    integer: bool = False
-    choices: tuple[str, ...] = ()
-
-    def _is_off(self, value: Any) -> bool:
-        return value is None or (isinstance(value, str) and value.strip().lower() in OFF)
-
-    def _number(self, value: Any, name: str) -> float | int:
-        return check_range(value, name, self.lo, self.hi, open_low=self.open_low,
-                           open_high=self.open_high, integer=self.integer)
-
-    def check(self, value: Any, name: str) -> Any:
-        """The normalized value, or a ParameterError naming ``name`` and ``value``."""
-        if self.kind == "triple":
-            return self._triple(value, name)
-        if self.optional and self._is_off(value):
-            return None
-        if self.kind in ("number", "int"):
-            return self._number(value, name)
-        if self.kind == "bool":
-            if not isinstance(value, bool):
-                raise ParameterError(f"{name}={value!r} must be true or false")
-            return value
-        if self.kind == "choice":
-            return check_choice(value, name, self.choices)
-        if not isinstance(value, str) or not value.strip():
-            raise ParameterError(f"{name}={value!r} must be a non-empty string")
-        if self.kind == "timeframe":
-            try:
-                parse_timeframe(value)
-            except ParameterError as exc:
-                raise ParameterError(f"{name}={value!r}: {exc}") from None
-        return value
-
-    def _triple(self, value: Any, name: str) -> Triple:
-        if self._is_off(value):
-            return (None, None, None)
-        if isinstance(value, str) or not isinstance(value, list | tuple) or len(value) != 3:
-            raise ParameterError(f"{name}={value!r} must be [warn, reduce, halt] "
-                                 f"(numbers or \"off\"), or \"off\"")
-        out: list[Any] = []
-        for label, item in zip(("warn", "reduce", "halt"), value, strict=True):
-            out.append(None if self._is_off(item) else self._number(item, f"{name} {label}"))
-        on = [v for v in out if v is not None]
-        if any(b < a for a, b in itertools.pairwise(on)):
-            raise ParameterError(f"{name}={value!r} must be non-decreasing "
-                                 f"(warn <= reduce <= halt)")
-        return (out[0], out[1], out[2])
-
-    def parse(self, text: str, name: str) -> Any:
-        """The value written in an environment variable (checked afterwards by :meth:`check`)."""
-        raw = text.strip()
-        if self.kind == "triple":
-            if raw.lower() in OFF:
-                return None
-            return [self._scalar(part.strip(), name) for part in raw.split(",")]
-        if self.kind == "bool":
-            low = raw.lower()
-            if low in ("true", "1", "yes", "on"):
-                return True
-            if low in ("false", "0", "no"):
-                return False
-            raise ParameterError(f"{name}={text!r} must be true or false")
-        if self.kind in ("number", "int"):
-            return self._scalar(raw, name)
-        return raw
-
-    def _scalar(self, raw: str, name: str) -> Any:
-        if raw.lower() in OFF:
-            return None if (self.optional or self.kind == "triple") else raw
-        try:
-            number = float(raw)
-        except ValueError:
-            raise ParameterError(f"{name}={raw!r} must be a number or off") from None
-        return int(number) if number.is_integer() and self.integer else number
-
-
-def _key(default: Any, spec: _Spec) -> Any:
-    """A dataclass field with its checking spec."""
-    return field(default=default, metadata={"spec": spec})
-
 
 _FRACTION = _Spec("number", optional=True, lo=0, hi=1, open_low=True)
 _POS_OPT = _Spec("number", optional=True, lo=0, open_low=True)
@@ -193,13 +89,6 @@ _NONNEG = _Spec("number", lo=0)
 _BOOL = _Spec("bool")
 _STR = _Spec("str")
 _STR_OPT = _Spec("str", optional=True)
-
-
-def _validate(obj: Any) -> None:
-    """Check and normalize every field of a config dataclass by its spec."""
-    for f in fields(obj):
-        spec: _Spec = f.metadata["spec"]
-        object.__setattr__(obj, f.name, spec.check(getattr(obj, f.name), f.name))
 
 
 # --------------------------------------------------------------------------------------------
@@ -467,19 +356,25 @@ SECTIONS: dict[str, type] = {"risk": RiskLimits, "breaker": BreakerTriggers, "ap
                              "runner": RunnerConfig, "budget": BudgetConfig}
 
 
-def _keys(section: str) -> dict[str, _Spec]:
+def section_keys(section: str) -> dict[str, KeySpec]:
+    """The keys of one section with their specs."""
     return {f.name: f.metadata["spec"] for f in fields(SECTIONS[section])}
 
 
-def _suggest(name: str, options: list[str]) -> str:
-    close = difflib.get_close_matches(name, options, n=1)
-    return f"did you mean {close[0]!r}?" if close else f"valid: {', '.join(options)}"
+_keys = section_keys
 
 
-def _env_names(section: str, key: str) -> list[str]:
+_suggest = suggest
+_validate = validate_fields
+
+
+def env_names(section: str, key: str) -> list[str]:
     """Environment variables of one key, weakest first."""
     names = [key.upper()] if section == "risk" else []
     return [*names, f"QUANTLAB_{section.upper()}_{key.upper()}"]
+
+
+_env_names = env_names
 
 
 def _jsonable(value: Any) -> Any:

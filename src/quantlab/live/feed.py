@@ -28,7 +28,7 @@ from quantlab.data.candles import check_page
 from quantlab.data.timeframes import timeframe_ms
 from quantlab.errors import DataError, ExchangeError
 
-__all__ = ["BarBatch", "CcxtFeed", "ReplayFeed", "panel_rows"]
+__all__ = ["BarBatch", "CcxtFeed", "ReplayFeed", "one_line", "panel_rows"]
 
 FIELDS = ("open", "high", "low", "close", "volume")
 
@@ -294,9 +294,13 @@ class CcxtFeed:
         self.staleness_bars = max((self._last_closed_open(now_ms) - last_ms) / self.tf_ms, 0.0)
 
 
-def _one_line(exc: BaseException, limit: int = 160) -> str:
+def one_line(exc: BaseException, limit: int = 160) -> str:
+    """An exception as one line of at most ``limit`` characters."""
     text = " ".join(str(exc).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+_one_line = one_line
 
 
 def monotonic_ms() -> int:

@@ -20,7 +20,8 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from quantlab.live.feed import BarBatch, CcxtFeed, FeedStats, _one_line
+from quantlab.live.feed import BarBatch, CcxtFeed, FeedStats
+from quantlab.live.feed import one_line as _one_line
 
 __all__ = ["WsFeed", "WsStats", "make_feed", "pro_exchange", "supports_watch_ohlcv"]
 

@@ -45,8 +45,13 @@ from pathlib import Path
 from typing import Any
 
 from quantlab.errors import DataError, ParameterError
-from quantlab.live.audit import _SECRET_KEY, REDACTED
-from quantlab.live.config import SECTIONS, _env_names, _keys, _Spec, _suggest
+from quantlab.live.audit import REDACTED
+from quantlab.live.audit import SECRET_KEY as _SECRET_KEY
+from quantlab.live.config import SECTIONS
+from quantlab.live.config import env_names as _env_names
+from quantlab.live.config import section_keys as _keys
+from quantlab.live.config_keys import KeySpec as _Spec
+from quantlab.live.config_keys import suggest as _suggest
 from quantlab.serve.entries import (
     BUILTIN_COMPONENTS,
     RESTART_POLICIES,

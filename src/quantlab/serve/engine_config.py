@@ -45,7 +45,10 @@ from typing import Any
 
 from quantlab._validate import normalize_symbol
 from quantlab.errors import DataError, ParameterError
-from quantlab.live.config import _key, _Spec, _suggest, _validate
+from quantlab.live.config_keys import KeySpec as _Spec
+from quantlab.live.config_keys import config_key as _key
+from quantlab.live.config_keys import suggest as _suggest
+from quantlab.live.config_keys import validate_fields as _validate
 
 __all__ = ["EngineConfig", "EngineSettings", "SourceSpec", "source_env_id"]
 

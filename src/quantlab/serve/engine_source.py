@@ -36,7 +36,7 @@ from quantlab.data.timeframes import timeframe_ms
 from quantlab.errors import DataError, ExchangeError
 from quantlab.live.config import ExchangeConfig
 from quantlab.live.exchange import make_exchange
-from quantlab.live.feed import _one_line
+from quantlab.live.feed import one_line as _one_line
 from quantlab.live.feed_ws import pro_exchange
 from quantlab.serve.engine_config import SourceSpec
 

@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from quantlab.errors import ParameterError, UsageError
-from quantlab.live.config import OFF, _key, _Spec, _validate
+from quantlab.live.config_keys import OFF
+from quantlab.live.config_keys import KeySpec as _Spec
+from quantlab.live.config_keys import config_key as _key
+from quantlab.live.config_keys import validate_fields as _validate
 
 __all__ = ["BUILTIN_COMPONENTS", "RESTART_POLICIES", "ComponentEntry", "RunnerEntry",
            "ServeSettings"]

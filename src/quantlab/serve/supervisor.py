@@ -34,7 +34,7 @@ import aiohttp
 
 from quantlab._util import write_text_atomic
 from quantlab.errors import ParameterError
-from quantlab.live.audit import _SECRET_KEY
+from quantlab.live.audit import SECRET_KEY as _SECRET_KEY
 from quantlab.live.store import LiveStore
 from quantlab.serve.component import Component
 from quantlab.serve.config import ServeConfig, mask
