@@ -1,12 +1,14 @@
 """The monitoring stack end to end, every part real, on 127.0.0.1:
 
-    quantlab live (paper, subprocess) ──/metrics──▶ /usr/bin/prometheus (deploy rules)
+    quantlab serve ─▶ quantlab live (paper) ──/metrics──▶ /usr/bin/prometheus (deploy rules)
+          └──────────── /api/metrics ─────────────────────▶
         ▲ orders, bars                                   │ alerts
     FakeBinance (in-process)                     /usr/bin/prometheus-alertmanager
                                                          │ webhook
                                           quantlab alerts serve (subprocess, SQLite)
 
-The runner is the real ``quantlab live`` process trading a scripted strategy on the fake
+The runner is the real ``quantlab live`` process, started and supervised by ``quantlab serve``
+(both scraped), trading a scripted strategy on the fake
 exchange, whose BTC/USDT prices fall to 60 % from bar 2478 on (:class:`CrashCandles`):
 entry signal on bar 2476, all in at bar 2477's open, bar 2478 closes 40 % lower, so the
 runner's own ``quantlab_drawdown`` gauge reads ~0.40 (its breaker's drawdown and daily-loss
@@ -16,7 +18,7 @@ evaluation every second, each rule's ``for:`` shortened to 1 s, Alertmanager wai
 
 The session (one module fixture) then waits until Prometheus reports ``QuantlabDrawdownHigh``
 firing and the sink recorded it, runs every PromQL query of deploy/grafana/quantlab.json
-against that Prometheus, stops the runner and waits for ``QuantlabRunnerDown`` to go the same
+against that Prometheus, stops the supervisor (and with it the runner) and waits for ``QuantlabRunnerDown`` to go the same
 way. Every process is terminated and waited for, also on failure.
 """
 
@@ -177,15 +179,19 @@ def short_rules(path: Path) -> Path:
     return path
 
 
-def prometheus_config(path: Path, rules: Path, runner: str, alertmanager: str) -> Path:
-    """deploy's prometheus.yml: 1 s intervals, the runner as the `quantlab` job's only target."""
+def prometheus_config(path: Path, rules: Path, runner: str, alertmanager: str,
+                      supervisor: str) -> Path:
+    """deploy's prometheus.yml: 1 s intervals, the runner as the `quantlab` job's only target,
+    the supervisor as `quantlab-serve`'s."""
     doc = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
     doc["global"].update(scrape_interval="1s", scrape_timeout="1s", evaluation_interval="1s")
     doc["rule_files"] = [str(rules)]
     doc["alerting"]["alertmanagers"][0]["static_configs"] = [{"targets": [alertmanager]}]
     (job,) = [j for j in doc["scrape_configs"] if j["job_name"] == "quantlab"]
     job["static_configs"] = [{"targets": [runner]}]
-    doc["scrape_configs"] = [job]
+    (serve,) = [j for j in doc["scrape_configs"] if j["job_name"] == "quantlab-serve"]
+    serve["static_configs"] = [{"targets": [supervisor]}]
+    doc["scrape_configs"] = [job, serve]
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
 
@@ -237,6 +243,7 @@ class Stack:
     down_alert: dict[str, Any] = field(default_factory=dict)
     down_recorded: dict[str, Any] = field(default_factory=dict)
     runner_rc: int | None = None
+    supervisor: list[dict[str, Any]] = field(default_factory=list)
     rcs: dict[str, int] = field(default_factory=dict)
 
 
@@ -256,7 +263,7 @@ def sink_alert(sink: str, name: str) -> dict[str, Any] | None:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     base = tmp_path_factory.mktemp("monitoring")
-    ports = {k: free_port() for k in ("runner", "prom", "am", "sink")}
+    ports = {k: free_port() for k in ("runner", "serve", "prom", "am", "sink")}
     env = subprocess_env()
     fake = FakeBinance(CrashCandles(hour(CRASH_BAR), CRASH_FACTOR), now_ms=START_NOW).start()
     procs: list[Proc] = []
@@ -266,12 +273,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             timeframe="1h", options={})
         config = base / "live.toml"
         config.write_text(f'[exchange]\nurl = "{fake.url}"\n[runner]\npoll_interval_s = 0.05\n'
-                          f'[api]\nport = {ports["runner"]}\n'
                           '[breaker]\ndrawdown = "off"\ndaily_loss = "off"\n')
-        runner = Proc("runner", [sys.executable, "-m", "quantlab", "live", NAME, "--mode",
-                                 "paper", "--root", str(base / "strategies"), "--config",
-                                 str(config), "--state", str(base / "paper.sqlite")],
-                      base / "runner.log", env=env, cwd=base)
+        # the runner under the supervisor: Prometheus scrapes both
+        (base / "serve.toml").write_text(
+            f'[serve]\nport = {ports["serve"]}\nhealth_interval_s = 0.5\n'
+            f'[live]\nconfig = "{config}"\n'
+            f'[[runner]]\nname = "{NAME}"\nmode = "paper"\nport = {ports["runner"]}\n')
+        runner = Proc("serve", [sys.executable, "-m", "quantlab", "serve", "--config",
+                                str(base / "serve.toml")], base / "serve.log", env=env, cwd=base)
         procs.append(runner)
         sink = Proc("sink", [sys.executable, "-m", "quantlab", "alerts", "serve", "--port",
                              str(ports["sink"]), "--store", str(base / "alerts.sqlite")],
@@ -285,7 +294,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "--cluster.listen-address="], base / "alertmanager.log", cwd=base)
         procs.append(am)
         prom_cfg = prometheus_config(base / "prometheus.yml", short_rules(base / "rules.yml"),
-                                     f"127.0.0.1:{ports['runner']}", f"127.0.0.1:{ports['am']}")
+                                     f"127.0.0.1:{ports['runner']}", f"127.0.0.1:{ports['am']}",
+                                     f"127.0.0.1:{ports['serve']}")
         prom = Proc("prometheus", [
             str(PROMETHEUS), f"--config.file={prom_cfg}",
             f"--storage.tsdb.path={base / 'prom-data'}",
@@ -323,6 +333,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             s.queries[f"{title}: {expr}"] = http(f"{prom_url}/api/v1/query?{query}")
         match = urllib.parse.urlencode({"match[]": "quantlab_up"})
         s.strategies = http(f"{prom_url}/api/v1/label/strategy/values?{match}")
+        # the supervisor is scraped too, and reports its runner up
+        query = urllib.parse.urlencode({"query": f'quantlab_component_up{{component="{NAME}"}}'})
+        s.supervisor = until("the supervisor's metrics in Prometheus", lambda: (
+            r := http(f"{prom_url}/api/v1/query?{query}")[1]["data"]["result"]) and r, 30, procs)
 
         # the runner goes away: QuantlabRunnerDown goes the same way
         s.runner_rc = runner.stop()
@@ -441,4 +455,11 @@ def test_runner_down_fires_and_reaches_the_sink(stack: Stack) -> None:
 
 @needs_stack
 def test_every_process_stopped_cleanly(stack: Stack) -> None:
-    assert stack.rcs == {"prometheus": 0, "alertmanager": 0, "sink": 0, "runner": 0}
+    assert stack.rcs == {"prometheus": 0, "alertmanager": 0, "sink": 0, "serve": 0}
+
+
+@needs_stack
+def test_prometheus_scrapes_the_supervisor_too(stack: Stack) -> None:
+    (series,) = stack.supervisor
+    assert series["metric"]["job"] == "quantlab-serve"
+    assert series["value"][1] == "1"
