@@ -164,3 +164,59 @@ def test_limit_policy_places_limit_orders_at_the_offset_price(tmp_path, fake):
             sign = 1 if rec.side == "buy" else -1
             assert float(o["price"]) == pytest.approx(round(ref * (1 + sign * 0.002), 2), abs=0.011)
     check_consistent(fake, tmp_path / "flip.sqlite")
+
+
+def test_exchange_outage_keeps_the_runner_up_and_staleness_halts_it(tmp_path, fake):
+    """The feed fails for longer than its retries: the runner does not exit; the missing bars
+    (by the local clock) trip the breaker's staleness trigger up to a halt before any new bar
+    arrives; once the exchange answers again the bars are caught up."""
+    promote_flip(tmp_path / "strategies", period=2)
+    conf = live_config(tmp_path / "live.toml", fake.url,
+                       breaker={"staleness_bars": [1, 2, 3]},
+                       orders={"max_retries": 1, "retry_backoff_s": 0.01})
+    state = tmp_path / "paper.sqlite"
+    # the outage begins after the start (a runner that cannot fill its window at start exits
+    # with one line and is restarted by its supervisor) and ends once the runner has halted
+    import sqlite3
+    import threading
+    import time
+
+    def read(sql: str) -> Any:
+        try:
+            con = sqlite3.connect(state)
+            try:
+                return con.execute(sql).fetchone()
+            finally:
+                con.close()
+        except sqlite3.Error:
+            return None
+
+    def wait(check: Any) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not check():
+            time.sleep(0.05)
+
+    def outage() -> None:
+        # two bars processed, then the exchange's klines fail until the runner has halted
+        wait(lambda: (read("SELECT count(*) FROM audit WHERE kind = 'decision'") or (0,))[0] >= 2)
+        fake.inject("klines", 500, times=10**6)
+        wait(lambda: (read("SELECT level FROM breaker") or (0,))[0] == 3)
+        fake.faults.clear()
+
+    threading.Thread(target=outage, daemon=True).start()
+    run = run_live("flip", mode="paper", config=conf, root=tmp_path / "strategies",
+                   state=state, max_bars=8, env={})
+    assert run.breaker == "halted"
+    with LiveStore.open(state) as st:
+        level, reason, _ = st.breaker()
+        recs = st.audit.records()
+    assert level == 3 and reason.startswith("staleness_bars")
+    errors = [r for r in recs if r.kind == "error"]
+    assert errors and errors[0].payload["source"] == "feed"
+    assert "klines" in errors[0].payload["error"] or "ohlcv" in errors[0].payload["error"]
+    first_error = errors[0].seq
+    halt = next(r for r in recs if r.kind == "breaker" and r.payload["to"] == "halted")
+    decisions_after = [r for r in recs if r.kind == "decision" and r.seq > halt.seq]
+    # halted while no bar arrived, then the bars came back and were processed
+    assert not [r for r in recs if r.kind == "decision" and first_error < r.seq < halt.seq]
+    assert len(decisions_after) >= 1

@@ -249,7 +249,9 @@ class OrderPolicy:
     on_shutdown : str
         ``cancel`` open orders or ``wait`` for them to settle.
     max_retries : int
-        Retries of a request that timed out or failed transiently.
+        Retries of a request that timed out or failed transiently (orders, and the data
+        feed's requests: after them the feed counts as down, the runner keeps polling and the
+        breaker's staleness trigger acts).
     retry_backoff_s : float
         First retry delay (doubled at each retry).
     """

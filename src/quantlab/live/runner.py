@@ -34,7 +34,8 @@ import numpy as np
 import pandas as pd
 
 from quantlab.backtesting.options import BacktestOptions
-from quantlab.errors import StateError
+from quantlab.data.timeframes import timeframe_ms
+from quantlab.errors import ExchangeError, StateError
 from quantlab.live.book import AccountBook
 from quantlab.live.breaker import Breaker, BreakerChange, BreakerInputs, realized_vol
 from quantlab.live.brokers.paper import PaperBroker
@@ -156,6 +157,8 @@ class LiveRunner:
         self._lock = asyncio.Lock()
         self.stop_event = asyncio.Event()
         self.max_bars: int | None = None
+        self._last_inputs: BreakerInputs | None = None
+        self._outage_since: int | None = None
         self._cursor: int | None = self.last_bar_ms
 
     # ------------------------------------------------------------------ start
@@ -216,7 +219,12 @@ class LiveRunner:
     async def run(self) -> None:
         """Process closed bars until the feed ends (replay) or :attr:`stop_event` is set."""
         while not self.stop_event.is_set():
-            batch = await self.feed.next_bars(self._cursor, self.stop_event)
+            try:
+                batch = await self.feed.next_bars(self._cursor, self.stop_event)
+            except ExchangeError as exc:  # an outage: keep running, let staleness act
+                await self._outage(exc)
+                continue
+            self._outage_since = None
             if batch is None:
                 break
             for i in range(len(batch)):
@@ -232,6 +240,47 @@ class LiveRunner:
                 if self.max_bars is not None and self.bars_acted >= self.max_bars:
                     self.stop_event.set()
 
+    async def _outage(self, exc: ExchangeError) -> None:
+        """The feed failed after its retries: audit it once, mark the data stale by the local
+        clock (the exchange's is out of reach), let the breaker act on it, wait and retry."""
+        now = _now_ms()
+        if self._outage_since is None:
+            self._outage_since = now
+            with self.store.transaction():
+                self.store.audit.append("error", {"source": "feed", "error": str(exc)})
+        if self._cursor is not None:  # closed bars missing since the last one processed
+            tf = timeframe_ms(self.ident.timeframe)
+            missing = max((now // tf * tf - tf - self._cursor) / tf, 0.0)
+            self.feed.staleness_bars = max(float(getattr(self.feed, "staleness_bars", 0.0)),
+                                           missing)
+        await self.check_staleness()
+        wait = float(getattr(self.feed, "poll_interval", 1.0) or 1.0)
+        try:
+            await asyncio.wait_for(self.stop_event.wait(), timeout=wait)
+        except TimeoutError:
+            pass
+
+    async def check_staleness(self) -> None:
+        """Re-evaluate the breaker with the feed's current staleness (between bars): stale
+        data can warn, reduce or halt — and a halt flattens — before the next bar arrives."""
+        if not self.guard_enabled or self._last_inputs is None:
+            return
+        stale = float(getattr(self.feed, "staleness_bars", 0.0))
+        if self._outage_since is None:  # the bar that just closed is being fetched: on time
+            stale = max(stale - 1.0, 0.0)
+        if stale <= self._last_inputs.staleness_bars:
+            return
+        async with self._lock:
+            inputs = replace(self._last_inputs, staleness_bars=stale)
+            change = self.breaker.evaluate(inputs)
+            if change is not None:
+                self._apply_change(change)
+                if self.breaker.halted:
+                    await self._flatten_now()
+            self._last_inputs = inputs
+            self.metrics.set_data(stale, float(getattr(self.feed, "latency_s", 0.0)),
+                                  self.last_bar_ms)
+
     async def on_bar(self, bar: BarBatch, act: bool = True) -> None:
         """Everything one closed bar triggers (see the module docstring); ``act=False``
         only steps the model (a bar caught up after a pause, live)."""
@@ -243,6 +292,7 @@ class LiveRunner:
         while not self.stop_event.is_set():
             if self.halt_file is not None and self.halt_file.exists() and not self.breaker.halted:
                 await self.halt(f"halt file {self.halt_file} present", "halt_file")
+            await self.check_staleness()
             try:
                 await asyncio.wait_for(self.stop_event.wait(), timeout=interval)
             except TimeoutError:
@@ -343,6 +393,7 @@ class LiveRunner:
                                var=self._var(held, close, equity), realized_vol=vol,
                                consecutive_rejects=b.rejects,
                                staleness_bars=float(getattr(self.feed, "staleness_bars", 0.0)))
+        self._last_inputs = inputs
         return self.breaker.evaluate(inputs)
 
     def _returns(self) -> pd.DataFrame:

@@ -215,7 +215,9 @@ async def _main(ident: RunnerIdentity, promoted: Any, opts: BacktestOptions, cfg
             else:
                 feed = make_feed(ex, symbols, ident.timeframe, websocket=cfg.runner.websocket,
                                  poll_interval=cfg.runner.poll_interval_s,
-                                 max_backfill=cfg.runner.max_backfill_bars)
+                                 max_backfill=cfg.runner.max_backfill_bars,
+                                 max_retries=cfg.orders.max_retries + 1,
+                                 retry_backoff=max(cfg.orders.retry_backoff_s, 0.01))
             await feed.start()
             ppy = 365 * 86_400_000 / timeframe_ms(ident.timeframe)
             init_cash = cfg.runner.initial_cash
