@@ -116,6 +116,10 @@ def test_fills_idempotent_and_filtered(store: LiveStore) -> None:
     assert store.last_fill_ms() == 3000
     assert store.last_fill_ms("BTC/USDT") == 2000
     assert store.last_fill_ms("SOL/USDT") is None
+    # filled amount per order: t1 + t3 belong to the same client id, t2 to none
+    assert store.filled(fill("t1", 1000).client_id) == pytest.approx(
+        fill("t1", 1000).amount + fill("t3", 2000).amount)
+    assert store.filled("ql-unknown") == 0.0
 
 
 def test_positions_and_cash(store: LiveStore) -> None:

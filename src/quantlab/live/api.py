@@ -30,8 +30,8 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from quantlab.errors import LiveError, UsageError
+from quantlab.live.http import http_error_response, serve_app
 from quantlab.live.http import json_response as _json
-from quantlab.live.http import serve_app
 from quantlab.live.metrics import LiveMetrics
 
 __all__ = ["HEALTH_STATUSES", "TOKEN_ENV", "ControlServer", "Controller", "is_loopback"]
@@ -159,8 +159,7 @@ class ControlServer:
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
-            headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
-            return _json({"error": exc.reason.lower()}, exc.status, headers)
+            return http_error_response(exc)
         except Exception as exc:
             first = (str(exc).strip().splitlines() or [""])[0]
             message = self._redact(f"{type(exc).__name__}: {first}" if first else type(exc).__name__)

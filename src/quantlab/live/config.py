@@ -58,14 +58,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from quantlab.errors import DataError, ParameterError
-from quantlab.live.config_keys import KeySpec, suggest, validate_fields
+from quantlab.errors import ParameterError
+from quantlab.live.config_keys import KeySpec, read_toml, suggest, validate_fields
 from quantlab.live.config_keys import KeySpec as _Spec
 from quantlab.live.config_keys import config_key as _key
 
@@ -489,17 +488,7 @@ class LiveConfig:
 
 def _read_toml(p: Path) -> dict[str, dict[str, Any]]:
     """The file's sections, with unknown sections/keys refused."""
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(f"live config file {p} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read live config file {p}: "
-                        f"{getattr(exc, 'strerror', None) or exc}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise DataError(f"{p}: not valid TOML: {exc}") from None
+    data = read_toml(p, "live config file")
     for section, items in data.items():
         if section not in SECTIONS:
             raise ParameterError(f"{p}: unknown section [{section}] "

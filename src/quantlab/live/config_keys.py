@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import tomllib
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 from quantlab._validate import check_choice, check_range
 from quantlab.data.timeframes import parse_timeframe
-from quantlab.errors import ParameterError
+from quantlab.errors import DataError, ParameterError
 
-__all__ = ["OFF", "KeySpec", "Triple", "config_key", "suggest", "validate_fields"]
+__all__ = ["OFF", "KeySpec", "Triple", "config_key", "read_toml", "suggest", "validate_fields"]
 
 #: Strings that switch an optional limit off (case-insensitive).
 OFF = frozenset({"off", "none"})
@@ -136,3 +138,19 @@ def suggest(name: str, options: list[str]) -> str:
     """``did you mean 'x'?`` for the closest of ``options``, else the list of valid ones."""
     close = difflib.get_close_matches(name, options, n=1)
     return f"did you mean {close[0]!r}?" if close else f"valid: {', '.join(options)}"
+
+
+def read_toml(path: Path, what: str) -> dict[str, Any]:
+    """The parsed TOML file ``path``; one-line :class:`DataError` naming ``what`` (``"live
+    config file"``) when it is missing, unreadable or not TOML."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DataError(f"{what} {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"cannot read {what} {path}: "
+                        f"{getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise DataError(f"{path}: not valid TOML: {exc}") from None

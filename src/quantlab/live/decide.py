@@ -19,7 +19,6 @@ import pandas as pd
 from quantlab.backtesting.options import BacktestOptions
 from quantlab.backtesting.prepared import prepare_data
 from quantlab.backtesting.simulation import kernel_params, signal_block, weight_block
-from quantlab.data.timeframes import periods_per_year
 from quantlab.strategies.base import Strategy, TargetWeights
 
 __all__ = ["Decision", "decide", "window_size"]
@@ -106,7 +105,3 @@ def decide(strategy: Strategy, window: pd.DataFrame, opts: BacktestOptions,
     block, long_short = signal_block(out, pdata, opts)
     return Decision(np.ascontiguousarray(block[-1]), kernel_params(opts, long_short=long_short), False)
 
-
-def timeframe_ppy(index: pd.DatetimeIndex) -> float:
-    """Bars per year of a bar index (the backtest's annualization rule)."""
-    return periods_per_year(index)

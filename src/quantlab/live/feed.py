@@ -16,7 +16,6 @@ takes them.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -301,8 +300,3 @@ def one_line(exc: BaseException, limit: int = 160) -> str:
 
 
 _one_line = one_line
-
-
-def monotonic_ms() -> int:
-    """Local monotonic clock in ms (for latency figures)."""
-    return int(time.monotonic() * 1000)

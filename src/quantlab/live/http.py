@@ -14,7 +14,7 @@ from aiohttp import web
 
 from quantlab.errors import QuantlabError
 
-__all__ = ["json_response", "serve_app"]
+__all__ = ["http_error_response", "json_response", "serve_app"]
 
 
 def json_response(payload: Any, status: int = 200,
@@ -22,6 +22,12 @@ def json_response(payload: Any, status: int = 200,
     """A JSON answer (values JSON cannot encode are written with ``str``)."""
     return web.json_response(payload, status=status, headers=headers,
                              dumps=lambda obj: json.dumps(obj, default=str))
+
+
+def http_error_response(exc: web.HTTPException) -> web.Response:
+    """aiohttp's 4xx/5xx (404, 405, 413...) as ``{"error": "not found"}``, keeping ``Allow``."""
+    headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+    return json_response({"error": (exc.reason or "").lower()}, exc.status, headers)
 
 
 async def serve_app(app: web.Application, host: str, port: int, what: str,

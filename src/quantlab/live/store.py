@@ -404,6 +404,12 @@ class LiveStore:
         return [Fill(**dict(zip(_FILL_COLS, r, strict=True)))
                 for r in self._all(sql + " ORDER BY ts_ms, rowid", tuple(params))]
 
+    def filled(self, client_id: str) -> float:
+        """Total amount of the stored fills of one order (0 when none)."""
+        row = self._one("SELECT COALESCE(SUM(amount), 0) FROM fills WHERE client_id = ?",
+                        (client_id,))
+        return float(row[0]) if row is not None else 0.0
+
     def last_fill_ms(self, symbol: str | None = None) -> int | None:
         """Time of the newest fill (of ``symbol``), or None."""
         if symbol is None:

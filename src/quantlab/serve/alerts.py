@@ -38,8 +38,8 @@ from aiohttp import web
 
 from quantlab.errors import ParameterError, QuantlabError, UsageError
 from quantlab.live.api import is_loopback
+from quantlab.live.http import http_error_response, serve_app
 from quantlab.live.http import json_response as _json
-from quantlab.live.http import serve_app
 from quantlab.serve.alert_email import SmtpForwarder, parse_smtp_address
 from quantlab.serve.alert_forward import Forwarder, UrlForwarder, deliver
 from quantlab.serve.alert_payload import AlertPayloadError, Notification, parse_notification
@@ -201,8 +201,7 @@ class AlertSink:
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
-            headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
-            return _json({"error": exc.reason.lower()}, exc.status, headers)
+            return http_error_response(exc)
         except QuantlabError as exc:
             return _json({"error": str(exc)}, 400)
         except Exception as exc:

@@ -36,8 +36,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from quantlab.errors import LiveError, QuantlabError, UsageError
 from quantlab.live.api import is_loopback
+from quantlab.live.http import http_error_response, serve_app
 from quantlab.live.http import json_response as _json
-from quantlab.live.http import serve_app
 from quantlab.serve.ratelimit import RateLimiter
 
 __all__ = ["ServeApi"]
@@ -119,8 +119,7 @@ class ServeApi:
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
-            headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
-            return _json({"error": exc.reason.lower()}, exc.status, headers)
+            return http_error_response(exc)
         except QuantlabError as exc:
             return _json({"error": str(exc)}, 404 if isinstance(exc, LookupError) else 400)
         except Exception as exc:  # the API keeps serving

@@ -38,19 +38,19 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from quantlab.errors import DataError, ParameterError
+from quantlab.errors import ParameterError
 from quantlab.live.audit import REDACTED
 from quantlab.live.audit import SECRET_KEY as _SECRET_KEY
 from quantlab.live.config import SECTIONS
 from quantlab.live.config import env_names as _env_names
 from quantlab.live.config import section_keys as _keys
 from quantlab.live.config_keys import KeySpec as _Spec
+from quantlab.live.config_keys import read_toml
 from quantlab.live.config_keys import suggest as _suggest
 from quantlab.serve.entries import (
     BUILTIN_COMPONENTS,
@@ -226,17 +226,7 @@ def _env_text(value: Any) -> str:
 
 
 def _read(p: Path) -> dict[str, Any]:
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(f"serve config file {p} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read serve config file {p}: "
-                        f"{getattr(exc, 'strerror', None) or exc}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise DataError(f"{p}: not valid TOML: {exc}") from None
+    data = read_toml(p, "serve config file")
     for section in data:
         if section not in _TOP:
             raise ParameterError(f"{p}: unknown section [{section}] "

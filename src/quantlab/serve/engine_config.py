@@ -37,16 +37,16 @@ the environment variable when it came from one). A missing or malformed file rai
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from quantlab._validate import normalize_symbol
-from quantlab.errors import DataError, ParameterError
+from quantlab.errors import ParameterError
 from quantlab.live.config_keys import KeySpec as _Spec
 from quantlab.live.config_keys import config_key as _key
+from quantlab.live.config_keys import read_toml
 from quantlab.live.config_keys import suggest as _suggest
 from quantlab.live.config_keys import validate_fields as _validate
 
@@ -325,17 +325,7 @@ def _unknown(values: Mapping[str, Any], keys: list[str], where: str) -> None:
 
 
 def _read_toml(p: Path) -> dict[str, Any]:
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(f"data engine config file {p} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot read data engine config file {p}: "
-                        f"{getattr(exc, 'strerror', None) or exc}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise DataError(f"{p}: not valid TOML: {exc}") from None
+    data = read_toml(p, "data engine config file")
     for table in data:
         if table not in ("engine", "source"):
             raise ParameterError(f"{p}: unknown table [{table}] "

@@ -213,8 +213,7 @@ class CcxtBroker:
         filled = float(order.get("filled") or 0.0)
         exchange_id = str(order.get("id")) if order.get("id") is not None else rec.exchange_id
         trades: list[dict[str, Any]] = []
-        known = sum(f.amount for f in runner.store.fills(symbol=rec.symbol)
-                    if f.client_id == rec.client_id)
+        known = runner.store.filled(rec.client_id)
         if filled > known + 1e-12 and exchange_id:
             trades = await self._call(f"fetch_my_trades {rec.symbol}",
                                       self.exchange.fetch_my_trades, rec.symbol, None, None,
